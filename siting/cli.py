@@ -1,0 +1,244 @@
+"""Command-line interface (the contract is in DESIGN.md).
+
+Exit codes: 0 success; 2 bad input or infeasible target; 3 solver time limit with no
+feasible solution; 1 a bug. Errors print one message and no traceback unless
+``--debug`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from siting.errors import InputError, SitingError
+
+logger = logging.getLogger("siting.cli")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scenario", type=Path, default=None,
+                   help="scenario TOML (default: data/zibo/scenario.toml)")
+    p.add_argument("--out", type=Path, default=Path("maps/zibo"),
+                   help="output folder (default: maps/zibo)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or info logs")
+    p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+
+
+def _region_args(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--osm", type=Path, metavar="FILE",
+                     help="local OSM file: .osm, .osm.bz2, .osm.pbf or .graphml")
+    src.add_argument("--place", metavar="NAME",
+                     help='place name to download through osmnx (online), e.g. "Zibo, China"')
+    p.add_argument("--boundary", type=Path, metavar="FILE",
+                   help="boundary layer (GeoPackage, Shapefile, GeoJSON; any CRS)")
+    p.add_argument("--population", type=Path, metavar="FILE.tif",
+                   help="population raster (GeoTIFF, any CRS)")
+    p.add_argument("--population-total", type=float, metavar="N",
+                   help="total population when no raster is given (scales the proxy)")
+    p.add_argument("--layer", "--constraint", dest="constraint", action="append", default=[],
+                   metavar="NAME=FILE",
+                   help="user layer (any CRS), repeatable: constraints red_line, water, "
+                        "farmland; planner inputs pois, land_use, rail_stations, "
+                        "industrial_zones, heat_sources, heat_zones, substations")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cli.py", description="Site charging piles, logistics parks and waste-heat pipes.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("region", help="build a region (Zibo demo or OSM) and a quick-look map")
+    _common(p)
+    _region_args(p)
+    p.set_defaults(func=cmd_region)
+
+    p = sub.add_parser("plan", help="run every planner and write plan.gpkg, plan.html, kpis.json")
+    _common(p)
+    _region_args(p)
+    _plan_args(p)
+    p.set_defaults(func=cmd_plan, planners=("chargers", "logistics", "heat"))
+    for name, text in (("chargers", "site charging stations and piles"),
+                       ("logistics", "site the multimodal logistics parks"),
+                       ("heat", "route industrial waste heat to the heating networks")):
+        p = sub.add_parser(name, help=f"{text} (one planner of `plan`)")
+        _common(p)
+        _region_args(p)
+        _plan_args(p)
+        p.set_defaults(func=cmd_plan, planners=(name,))
+
+    p = sub.add_parser("review", help="check a plan against the red line, farmland and water "
+                                      "(exit 0 if clean, 4 if there are violations)")
+    p.add_argument("--plan", type=Path, required=True, metavar="DIR/plan.gpkg",
+                   help="the plan.gpkg to review")
+    p.add_argument("--constraints", type=Path, action="append", default=[], metavar="FILE",
+                   help="constraint layers (GeoPackage with red_line/farmland/water layers, or a "
+                        "Shapefile/GeoJSON named after its layer); default: the plan's own")
+    p.add_argument("--scenario", type=Path, default=None,
+                   help="scenario TOML whose [review] rules apply (default: the Zibo scenario)")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default: the plan's)")
+    p.add_argument("--quiet", action="store_true", help="no info logs")
+    p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    p.set_defaults(func=cmd_review)
+
+    p = sub.add_parser("diff", help="compare two plans: items added, removed and changed, "
+                                    "and the change in each KPI")
+    p.add_argument("a", type=Path, metavar="A/plan.gpkg")
+    p.add_argument("b", type=Path, metavar="B/plan.gpkg")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default: B's folder)")
+    p.add_argument("--quiet", action="store_true", help="no info logs")
+    p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    p.set_defaults(func=cmd_diff)
+    return parser
+
+
+#: exit code of ``review`` when the plan has violations
+EXIT_VIOLATIONS = 4
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    from siting.config import DEFAULT_SCENARIO, load_scenario
+    from siting.review import format_review, run_review
+
+    scenario = load_scenario(args.scenario or DEFAULT_SCENARIO)
+    result, files = run_review(args.plan, constraints=args.constraints,
+                               rules=scenario.review, out=args.out)
+    print(format_review(result))
+    print("Wrote: " + ", ".join(str(p) for p in _paths(files)))
+    return 0 if result.passed else EXIT_VIOLATIONS
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from siting.diff import diff_plans, format_diff, write_diff
+
+    diff = diff_plans(args.a, args.b)
+    files = write_diff(diff, args.out or args.b.parent)
+    print(format_diff(diff))
+    print("Wrote: " + ", ".join(str(p) for p in _paths(files)))
+    return 0
+
+
+def _paths(files: object) -> list[Path]:
+    """The paths held by a small files record (a dataclass of Path fields)."""
+    from dataclasses import fields, is_dataclass
+
+    if is_dataclass(files):
+        return [getattr(files, f.name) for f in fields(files)
+                if isinstance(getattr(files, f.name), Path)]
+    return []
+
+
+def _plan_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--solver", choices=("highs", "cbc"), default=None,
+                   help="MIP solver (default: the scenario's, highs)")
+    p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                   help="time limit per planner (default: the scenario's)")
+    p.add_argument("--decisions", type=Path, default=None, metavar="FILE",
+                   help="reviewer decisions (decisions.geojson from plan.html/review.html): "
+                        "rejected items are forbidden, approved ones locked")
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from siting.config import DEFAULT_SCENARIO, load_scenario
+    from siting.pipeline import run_plan
+
+    if args.time_limit is not None and args.time_limit <= 0:
+        raise InputError(f"--time-limit {args.time_limit}: must be a positive number of seconds")
+    scenario_path = args.scenario or DEFAULT_SCENARIO
+    scenario = load_scenario(scenario_path)
+    run = run_plan(scenario, _source(args), out=args.out, planners=args.planners,
+                   decisions=args.decisions, solver=args.solver, time_limit_s=args.time_limit,
+                   scenario_path=scenario_path, progress=not args.quiet)
+    print(f"Plan for {run.region.name}: " + ", ".join(run.kpis))
+    for name, section in run.kpis.items():
+        shown = {k: v for k, v in section.items() if not isinstance(v, dict | list)}
+        print(f"  {name}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in shown.items()))
+    print("Wrote: " + ", ".join(str(p) for p in run.files))
+    return 0
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}" if abs(value) >= 10_000 else str(value)
+    return str(value)
+
+
+def _source(args: argparse.Namespace):  # -> RegionSource
+    from siting.pipeline import RegionSource
+
+    constraints = {}
+    for item in args.constraint:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise InputError(f"--layer {item!r}: expected NAME=FILE, "
+                             f"e.g. --layer red_line=redline.gpkg")
+        constraints[name] = Path(path)
+    return RegionSource(osm=args.osm, place=args.place, boundary=args.boundary,
+                        population=args.population, population_total=args.population_total,
+                        constraints=constraints)
+
+
+def cmd_region(args: argparse.Namespace) -> int:
+    from siting.config import DEFAULT_SCENARIO, load_scenario
+    from siting.pipeline import run_region
+
+    scenario_path = args.scenario or DEFAULT_SCENARIO
+    scenario = load_scenario(scenario_path)
+    run = run_region(scenario, _source(args), out=args.out, scenario_path=scenario_path,
+                     progress=not args.quiet)
+    g = run.region.graph
+    print(f"Region: {run.region.name}  (CRS {run.region.crs})")
+    synthetic = ", ".join(sorted(run.region.synthetic)) or "none"
+    print(f"Districts: {len(run.region.districts)}   road nodes: {g.number_of_nodes():,}   "
+          f"road edges: {g.number_of_edges():,}   synthetic: {synthetic}")
+    print(_format_summary(run.summary))
+    print("Wrote: " + ", ".join(str(p) for p in run.files))
+    return 0
+
+
+def _format_summary(table) -> str:  # type: ignore[no-untyped-def]
+    formats = {"population": "{:,.0f}", "cell_population": "{:,.0f}", "cells": "{:,.0f}",
+               "nev": "{:,.0f}", "ev_sessions_day": "{:,.0f}", "heat_peak_mw": "{:,.1f}",
+               "heat_annual_gj": "{:,.0f}"}
+    cols = [c for c in formats if c in table.columns]
+    shown = table[cols].copy()
+    for c in cols:
+        shown[c] = shown[c].map(formats[c].format)
+    return "Demand by district:\n" + shown.to_string()
+
+
+def _configure_logging(*, quiet: bool, debug: bool) -> None:
+    level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("siting")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = getattr(args, "debug", False)
+    _configure_logging(quiet=getattr(args, "quiet", False), debug=debug)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except SitingError as exc:
+        if debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; no outputs were changed", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if debug:
+            raise
+        print(f"internal error (a bug): {type(exc).__name__}: {exc}\n"
+              f"rerun with --debug for the traceback and report it", file=sys.stderr)
+        return 1

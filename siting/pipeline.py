@@ -1,0 +1,312 @@
+"""The pipeline the CLI and the notebooks share.
+
+- ``region``: region source -> Region -> demand cells -> ``region.gpkg``,
+  ``region.html``, ``provenance.json`` (and the population raster).
+- ``plan``: the same region and demand -> the planners (chargers, logistics, heat)
+  -> ``plan.gpkg``, ``plan.html``, ``kpis.json``, ``provenance.json``.
+
+Every step writes into a staging folder and moves the files into ``out`` only when
+all of them are complete, so a failure leaves a previous good result untouched.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from siting.config import DEFAULT_SCENARIO, Scenario, load_scenario
+from siting.errors import InputError
+from siting.io import atomic_dir, write_json
+from siting.region import Region
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RegionSource:
+    """Where a region comes from: the embedded Zibo demo (default), a file or a place.
+
+    ``boundary``, ``population`` and ``constraints`` are optional user layers
+    (GeoPackage, Shapefile, GeoJSON; GeoTIFF for population) in any CRS.
+    """
+
+    osm: Path | None = None
+    place: str | None = None
+    boundary: Path | None = None
+    population: Path | None = None
+    population_total: float | None = None
+    constraints: dict[str, Path] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.osm is not None and self.place is not None:
+            raise InputError("give either --osm FILE or --place NAME, not both")
+
+    @property
+    def is_demo(self) -> bool:
+        return self.osm is None and self.place is None
+
+
+@dataclass(frozen=True)
+class RegionRun:
+    region: Region
+    demand: gpd.GeoDataFrame
+    summary: pd.DataFrame
+    out: Path
+    files: tuple[Path, ...]
+
+
+def build_region(scenario: Scenario, source: RegionSource = RegionSource(), *,
+                 workdir: Path | None = None, progress: bool = False) -> Region:
+    """Build the region named by ``source`` with the scenario's seed and resolution."""
+    if source.is_demo:
+        from siting.region.zibo import build_zibo_region
+
+        return build_zibo_region(
+            seed=scenario.seed, road_detail=scenario.region.road_detail,
+            cell_size_m=scenario.region.cell_size_m,
+            freight_total_mt=scenario.logistics.source_freight_mt,
+            workdir=workdir, progress=progress)
+    from siting.region import osm
+
+    options: dict[str, Any] = dict(
+        boundary=source.boundary, population_raster=source.population,
+        constraint_layers=source.constraints or None,
+        population_total=source.population_total, workdir=workdir, progress=progress)
+    if source.osm is not None:
+        return osm.region_from_osm_file(source.osm, **options)
+    assert source.place is not None
+    return osm.region_from_place(source.place, **options)
+
+
+def region_demand(region: Region, scenario: Scenario) -> gpd.GeoDataFrame:
+    """Demand cells (population, NEVs, charging sessions, heat) for ``region``."""
+    from siting.demand import demand_cells
+
+    if "demand_cells" in region.layers:
+        return region.layers["demand_cells"]
+    if "population" not in region.rasters:
+        raise InputError(
+            f"region {region.name!r} has no population raster; pass --population FILE.tif")
+    c, h = scenario.chargers, scenario.heat
+    _warn_if_targets_do_not_fit(region, scenario)
+    floor_area = (None if "floor_area_m2_per_person" in region.districts.columns
+                  else scenario.region.floor_area_m2_per_person)
+    return demand_cells(
+        region.rasters["population"], region.districts, nev_total=c.nev_2025,
+        sessions_per_nev_day=c.sessions_per_nev_day,
+        heat_intensity_w_m2=h.heat_intensity_w_m2, heated_share=h.heated_share,
+        full_load_hours=h.full_load_hours, crs=region.crs,
+        floor_area_m2_per_person=floor_area)
+
+
+def _warn_if_targets_do_not_fit(region: Region, scenario: Scenario) -> None:
+    """Warn when a scenario written for one population is applied to a very different one."""
+    planned = scenario.scenario.population
+    actual = float(region.districts["population"].sum()) if "population" in \
+        region.districts.columns else None
+    if planned and actual and not 0.5 <= actual / planned <= 2.0:
+        logger.warning(
+            "scenario %r sets targets (e.g. %s NEVs) for %s people, but region %r has %s; "
+            "use a scenario with targets scaled to this region", scenario.scenario.name,
+            f"{scenario.chargers.nev_2025:,}", f"{planned:,}", region.name, f"{actual:,.0f}")
+
+
+def district_summary(region: Region, demand: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Per-district totals: census population, demand population, NEVs, sessions, heat."""
+    cols = {"population": "sum", "nev": "sum", "ev_sessions_day": "sum",
+            "heat_peak_mw": "sum", "heat_annual_gj": "sum"}
+    present = {k: v for k, v in cols.items() if k in demand.columns}
+    agg = demand.groupby("district").agg(present).rename(
+        columns={"population": "cell_population"})
+    agg["cells"] = demand.groupby("district").size()
+    base = region.districts.set_index("name")[["population"]]
+    table = base.join(agg, how="left").fillna(0)
+    table.index.name = "district"
+    total = table.sum(numeric_only=True).rename("TOTAL")
+    return pd.concat([table, total.to_frame().T])
+
+
+def run_region(scenario: Scenario, source: RegionSource = RegionSource(), *,
+               out: Path, scenario_path: Path | None = DEFAULT_SCENARIO,
+               progress: bool = False) -> RegionRun:
+    """Build a region and write ``region.gpkg``, ``region.html`` and ``provenance.json``.
+
+    All files are staged and moved into ``out`` only when every one of them has been
+    written, so a failure leaves a previous good result untouched.
+    """
+    from siting.export import provenance, region_layers, write_gpkg
+    from siting.maps import region_map
+
+    out = Path(out)
+    with atomic_dir(out) as stage:
+        region = build_region(scenario, source, workdir=stage / "_work", progress=progress)
+        demand = region_demand(region, scenario)
+        layers = region_layers(region, extra={"demand_cells": demand})
+        rasters = {}
+        for name, raster in region.rasters.items():
+            dest = stage / f"{name}.tif"
+            shutil.copyfile(raster.path, dest)
+            rasters[name] = replace(raster, path=out / dest.name)
+        shutil.rmtree(stage / "_work", ignore_errors=True)
+        write_gpkg(stage / "region.gpkg", layers)
+        region_map(region, stage / "region.html", layers=layers)
+        prov = provenance(region=region, scenario=scenario, scenario_path=scenario_path,
+                          layers=layers,
+                          extra={"rasters": {k: {"path": str(v.path), "units": v.units,
+                                                 "synthetic": v.synthetic}
+                                             for k, v in rasters.items()}})
+        write_json(stage / "provenance.json", prov)
+        files = tuple(sorted(out / p.relative_to(stage) for p in stage.rglob("*")
+                             if p.is_file()))
+    summary = district_summary(region, demand)
+    return RegionRun(region=replace(region, rasters=rasters), demand=demand, summary=summary,
+                     out=out, files=files)
+
+
+def load(scenario_path: Path | None) -> Scenario:
+    return load_scenario(scenario_path or DEFAULT_SCENARIO)
+
+
+#: planner name -> (module, function, the layer its reviewer decisions refer to)
+PLANNERS: dict[str, tuple[str, str, str]] = {
+    "chargers": ("siting.chargers", "plan_chargers", "charging_stations"),
+    "logistics": ("siting.logistics", "plan_logistics", "logistics_parks"),
+    "heat": ("siting.heat", "plan_heat", "heat_pipes"),
+}
+
+#: layers each planner reads from the region (any one of each tuple); checked before any
+#: solving so a region without them fails at once, naming what to supply
+REQUIRED_LAYERS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "chargers": (("pois", "land_use"),),
+    "logistics": (("rail_stations",), ("industrial_zones",)),
+    "heat": (("heat_sources",),),
+}
+
+
+def check_planner_layers(region: Region, planners: Sequence[str]) -> None:
+    """Raise one :class:`InputError` listing every layer the chosen planners lack."""
+    problems = []
+    for name in planners:
+        for options in REQUIRED_LAYERS.get(name, ()):
+            if not any(k in region.layers and len(region.layers[k]) for k in options):
+                problems.append(f"{name} needs layer {' or '.join(repr(k) for k in options)}")
+    if problems:
+        have = ", ".join(sorted(k for k, v in region.layers.items() if len(v))) or "none"
+        raise InputError.collect(problems, context=(
+            f"region {region.name!r} (it has: {have}); supply each missing layer with "
+            f"--layer NAME=FILE, or run only the planners it can serve "
+            f"(e.g. python cli.py chargers)"))
+
+
+#: region layers copied into every plan.gpkg for context and review
+CONTEXT_LAYERS = ("boundary", "districts", "red_line", "water", "farmland", "rail_stations",
+                  "substations")
+
+
+@dataclass(frozen=True)
+class PlanRun:
+    region: Region
+    outputs: Mapping[str, Any]  # planner name -> PlannerOutput
+    kpis: Mapping[str, Any]
+    out: Path
+    files: tuple[Path, ...]
+
+
+def plan_decisions(path: Path | None) -> dict[str, Any]:
+    """Reviewer decisions per planner (name -> ItemDecisions) from a decisions file."""
+    from siting.planning import ItemDecisions
+
+    if path is None:
+        return {name: ItemDecisions() for name in PLANNERS}
+    from siting.review import read_decisions
+
+    decisions = read_decisions(path)
+    by_layer = {layer: name for name, (_, _, layer) in PLANNERS.items()}
+    out = {name: ItemDecisions() for name in PLANNERS}
+    for layer, items in decisions.by_layer().items():
+        if layer not in by_layer:
+            raise InputError(f"decisions file {path}: layer {layer!r} is not a plan layer; "
+                             f"expected one of {', '.join(sorted(by_layer))}")
+        out[by_layer[layer]] = items
+    return out
+
+
+def run_plan(scenario: Scenario, source: RegionSource = RegionSource(), *, out: Path,
+             planners: Sequence[str] = tuple(PLANNERS), decisions: Path | None = None,
+             solver: str | None = None, time_limit_s: float | None = None,
+             scenario_path: Path | None = DEFAULT_SCENARIO, progress: bool = False) -> PlanRun:
+    """Run the planners on one region and write the plan outputs into ``out``.
+
+    Raises:
+        InputError, InfeasibleError: bad input or an infeasible target (exit code 2).
+        SolverError: the solver found no feasible solution in its time limit (exit 3).
+    """
+    from siting.export import provenance, region_layers, write_gpkg
+    from siting.io import file_sha256
+    from siting.planning import solver_options
+
+    unknown = [p for p in planners if p not in PLANNERS]
+    if unknown:
+        raise InputError(f"unknown planner(s) {unknown}; choose from {', '.join(PLANNERS)}")
+    per_planner = plan_decisions(decisions)
+    options = solver_options(scenario.solver, time_limit_s=time_limit_s, name=solver,
+                             seed=scenario.seed)
+    out = Path(out)
+    with atomic_dir(out) as stage:
+        region = build_region(scenario, source, workdir=stage / "_work", progress=progress)
+        check_planner_layers(region, planners)
+        demand = region_demand(region, scenario)
+        outputs = {}
+        for name in planners:
+            module, func, _ = PLANNERS[name]
+            plan = getattr(importlib.import_module(module), func)
+            logger.info("planning %s", name)
+            outputs[name] = plan(region, demand, scenario, decisions=per_planner[name],
+                                 solver=options, progress=progress)
+        context = region_layers(region, extra={"demand_cells": demand})
+        layers = {k: context[k] for k in (*CONTEXT_LAYERS, "demand_cells") if k in context}
+        for output in outputs.values():
+            for name, frame in output.layers.items():
+                frame = frame.copy()
+                if "synthetic" not in frame.columns:
+                    frame["synthetic"] = bool(region.synthetic)
+                layers[name] = frame
+        shutil.rmtree(stage / "_work", ignore_errors=True)
+        kpis = {name: dict(output.kpis) for name, output in outputs.items()}
+        write_gpkg(stage / "plan.gpkg", layers)
+        write_json(stage / "kpis.json", kpis)
+        _plan_map(region, layers, kpis, stage / "plan.html", plan_gpkg=stage / "plan.gpkg",
+                  radius_m=scenario.chargers.service_radius_m if "chargers" in outputs else None)
+        extra: dict[str, Any] = {"planners": list(planners)}
+        if decisions is not None:
+            extra["decisions_file"] = {"path": str(decisions), "sha256": file_sha256(decisions)}
+        prov = provenance(
+            region=region, scenario=scenario, scenario_path=scenario_path, layers=layers,
+            solvers={name: (o.result.summary() if o.result is not None else None)
+                     for name, o in outputs.items()},
+            extra=extra)
+        write_json(stage / "provenance.json", prov)
+        files = tuple(sorted(out / p.relative_to(stage) for p in stage.rglob("*")
+                             if p.is_file()))
+    return PlanRun(region=region, outputs=outputs, kpis=kpis, out=out, files=files)
+
+
+def _plan_map(region: Region, layers: Mapping[str, gpd.GeoDataFrame],
+              kpis: Mapping[str, Any], path: Path, *, plan_gpkg: Path,
+              radius_m: float | None) -> None:
+    from siting.maps import basemap_roads, plan_map
+    from siting.review import plan_id
+
+    synthetic = {name for name, frame in layers.items()
+                 if "synthetic" in frame.columns and frame["synthetic"].astype(bool).all()}
+    plan_map(layers, path, kpis=kpis, title=region.name, attribution=list(region.attribution),
+             synthetic=synthetic | set(region.synthetic), basemap_roads=basemap_roads(region),
+             coverage_radius_m=radius_m, plan_id=plan_id(plan_gpkg))
