@@ -1,0 +1,295 @@
+"""The charger model on arrays: hand-solved toys, exact vs default solve, diagnoses."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from siting.chargers_check import ServiceLevel, check_charger_solution
+from siting.chargers_model import ChargerProblem, PileType, upper_hull
+from siting.errors import InfeasibleError, InputError
+from siting.models.base import SolverOptions, Status
+from siting.queueing import capacity_table
+
+SLOW = PileType("slow", 7.0, 700.0, capacity_table(6, session_minutes=300,
+                                                    max_wait_minutes=10,
+                                                    wait_probability=0.2,
+                                                    operating_hours=16))
+FAST = PileType("fast", 60.0, 8000.0, capacity_table(6, session_minutes=40,
+                                                      max_wait_minutes=10,
+                                                      wait_probability=0.2,
+                                                      operating_hours=16))
+SERVICE = ServiceLevel(10.0, 0.2, 16.0, (300.0, 40.0))
+EXACT = SolverOptions(name="highs", mip_gap=0.0, time_limit_s=60)
+
+
+def toy(**kw: object) -> ChargerProblem:
+    """Two towns 5 km apart, each with one candidate site on it; 3 km radius."""
+    args: dict[str, object] = dict(
+        demand=[[4.0, 2.0]], piles=[4], slow=SLOW, fast=FAST, max_piles=[6, 6],
+        station_cost=[1000.0, 1000.0], distance_cost=0.01, unmet_cost=10_000.0,
+        site_names=("A", "B"), n_clients=2, n_sites=2)
+    args.update(kw)
+    costs = args.pop("costs", (np.array([0, 1]), np.array([0, 1]), np.array([0.0, 0.0])))
+    return ChargerProblem.from_costs(costs, **args)  # type: ignore[arg-type]
+
+
+def checked(pb: ChargerProblem, sol, **kw: object) -> None:
+    report = check_charger_solution(pb, sol, service=SERVICE, **kw)  # type: ignore[arg-type]
+    assert report.ok, report.violations
+
+
+# ----------------------------------------------------------------- hand-solved toys
+
+
+@pytest.mark.parametrize("method", ["auto", "exact", "relax"])
+def test_two_towns_hand_solved(method: str) -> None:
+    # Both towns must be served (unmet costs 10,000 per session) and each site reaches
+    # only its own town; site B takes slow piles only. Exactly 4 piles. Town B has 2.5
+    # sessions: 2 slow piles serve 2.43 < 2.5, so B needs 3 slow (4.56). That leaves
+    # one pile for town A's 4 sessions: a slow one serves 0.66, a fast one 5.8. The
+    # unique optimum: A 1 fast, B 3 slow; cost 2 x 1000 + 8000 + 3 x 700 = 12,100.
+    pb = toy(demand=[[4.0, 2.5]], fast_ok=[True, False])
+    sol = pb.solve(EXACT, method=method)  # type: ignore[arg-type]
+    if method == "relax":
+        # the hull relaxation alone cannot prove it (one slow pile "serves" 2.82 there);
+        # the exact MIP from the incumbent, run on small instances, does
+        steps = sol.result.model["phases"]
+        assert steps[0]["step"] == "relaxation (LP)"
+        assert steps[0]["objective"] < 12_100 - 1000
+        assert steps[-1]["step"] == "exact (MIP) from the incumbent"
+    assert sol.result.status is Status.OPTIMAL and sol.result.model["gap_closed"]
+    assert sol.result.objective == pytest.approx(2000 + 8000 + 3 * 700, abs=1e-6)
+    assert sol.piles[0].tolist() == [[0, 3], [1, 0]]  # [slow A, slow B], [fast A, fast B]
+    assert sol.unmet.sum() == pytest.approx(0.0, abs=1e-9)
+    checked(pb, sol)
+
+
+def test_erlang_c_is_exact_not_the_chord() -> None:
+    # One town with 2.4 sessions/day, one slow-only site, at least 1 pile. The chord
+    # from 0 to 6 piles allows 2.82 sessions per pile, so 1 pile "would" do; the
+    # table says 1 pile serves 0.66 and 2 piles 2.43 >= 2.4: two piles are needed.
+    pb = ChargerProblem.from_costs(
+        (np.array([0]), np.array([0]), np.array([0.0])), demand=[[2.4]], piles=[1],
+        rule="at_least", slow=SLOW, fast=FAST, max_piles=[6], fast_ok=[False],
+        station_cost=[100.0], unmet_cost=1e6)
+    for method in ("exact", "relax"):
+        sol = pb.solve(EXACT, method=method)  # type: ignore[arg-type]
+        assert int(sol.piles[0, 0, 0]) == 2, method
+        checked(pb, sol)
+
+
+def test_staged_plan_keeps_stage_one() -> None:
+    # Stage 2 doubles demand and piles; both stations open in stage 1 and keep piles.
+    pb = toy(demand=[[4.0, 2.0], [8.0, 4.0]], piles=[4, 8], stage_weight=[1.0, 0.75])
+    sol = pb.solve(EXACT)
+    assert sol.piles.shape == (2, 2, 2)
+    assert np.all(sol.piles[1] >= sol.piles[0])
+    assert sol.piles[1].sum() == 8
+    assert np.all(sol.open[1] >= sol.open[0])
+    checked(pb, sol)
+
+
+def test_locked_and_forbidden_sites() -> None:
+    # A third site C reaches both towns at 2 km; 1 session-km costs 1,000 > a station.
+    costs = (np.array([0, 0, 1, 1]), np.array([0, 2, 1, 2]), np.array([0.0, 2000, 0, 2000]))
+    base = dict(costs=costs, max_piles=[6, 6, 6], station_cost=[1000.0] * 3,
+                site_names=("A", "B", "C"), n_sites=3, distance_cost=1.0)
+    free = toy(**base).solve(EXACT)
+    assert free.open[0].tolist() == [True, True, False]
+    pb = toy(**base, forbidden=[0], locked=[2])
+    sol = pb.solve(EXACT)
+    assert not sol.open[0, 0] and sol.open[0, 2]  # rejected A closed, approved C open
+    checked(pb, sol, radius_m=3000.0)
+    assert sol.flow[0][np.flatnonzero(pb.costs.site == 0)].sum() == 0
+
+
+def test_unreachable_demand_is_unmet_and_left_out_of_the_objective() -> None:
+    pb = toy(demand=[[4.0, 2.5, 9.0]], fast_ok=[True, False], n_clients=3)
+    sol = pb.solve(EXACT)
+    assert sol.unmet[0, 2] == pytest.approx(9.0)
+    assert sol.objective_terms["unmet_unreachable"] == pytest.approx(9.0 * 10_000.0)
+    assert sol.result.objective == pytest.approx(12_100.0, abs=1e-6)
+    checked(pb, sol)
+
+
+def test_ratio_balance_spreads_surplus_piles_with_demand() -> None:
+    # 12 piles for 6 sessions (surplus): without the ratio term both sites could hold
+    # any split; with it, piles follow sessions (A: 4 sessions -> 8 piles, B: 4).
+    big = PileType("slow", 7.0, 700.0, capacity_table(10, session_minutes=300,
+                                                       max_wait_minutes=10,
+                                                       wait_probability=0.2,
+                                                       operating_hours=16))
+    fast = PileType("fast", 60.0, 8000.0, capacity_table(10, session_minutes=40,
+                                                          max_wait_minutes=10,
+                                                          wait_probability=0.2,
+                                                          operating_hours=16))
+    pb = toy(piles=[12], ratio_cost=500.0, max_piles=[10, 10], slow=big, fast=fast)
+    sol = pb.solve(EXACT)
+    assert sol.piles[0].sum(axis=0).tolist() == [8, 4]
+    assert sol.shortfall.sum() == pytest.approx(0.0, abs=1e-6)
+    checked(pb, sol)
+
+
+def test_headroom_moves_fast_piles() -> None:
+    # Site A's substation has 100 kW: no fast pile (60 kW) fits beside 7 slow (49 kW)...
+    pb = toy(piles=[5], fast_share_min=0.2, substation=[0, 1], headroom_kw=[60.0, 1e6])
+    sol = pb.solve(EXACT)
+    kw_a = sol.piles[0, 0, 0] * 7 + sol.piles[0, 1, 0] * 60
+    assert kw_a <= 60
+    assert sol.piles[0, 1].sum() >= 1
+    checked(pb, sol)
+
+
+def test_default_solve_matches_exact_on_toys() -> None:
+    for pb in (toy(), toy(piles=[12], ratio_cost=500.0, fast_share_min=0.25),
+               toy(demand=[[4.0, 2.0], [8.0, 4.0]], piles=[4, 8], stage_weight=[1, 0.75])):
+        exact = pb.solve(EXACT, method="exact")
+        auto = pb.solve(EXACT, method="relax")
+        assert auto.result.bound <= exact.result.objective + 1e-6
+        assert auto.result.objective >= exact.result.objective - 1e-6
+        checked(pb, auto)
+
+
+# ----------------------------------------------------------------- property
+
+
+@st.composite
+def instances(draw: st.DrawFn) -> ChargerProblem:
+    rng = np.random.default_rng(draw(st.integers(0, 10_000)))
+    n_clients, n_sites = draw(st.integers(2, 7)), draw(st.integers(2, 5))
+    pts_c = rng.uniform(0, 4000, (n_clients, 2))
+    pts_s = rng.uniform(0, 4000, (n_sites, 2))
+    d = np.hypot(*(pts_c[:, None, :] - pts_s[None, :, :]).transpose(2, 0, 1))
+    i, j = np.nonzero(d <= 2500)
+    stages = draw(st.integers(1, 2))
+    demand = rng.uniform(0.2, 6.0, n_clients)
+    rows = [demand] if stages == 1 else [demand, 1.8 * demand]
+    max_piles = rng.integers(2, 7, n_sites)
+    p1 = int(draw(st.integers(n_sites, int(max_piles.sum()))))
+    piles = [p1] if stages == 1 else [p1, min(int(max_piles.sum()), p1 + 3)]
+    return ChargerProblem.from_costs(
+        (i, j, d[i, j]), n_clients=n_clients, n_sites=n_sites, demand=np.vstack(rows),
+        piles=piles, slow=SLOW, fast=FAST, max_piles=max_piles,
+        fast_ok=rng.random(n_sites) < 0.7, station_cost=rng.uniform(500, 3000, n_sites),
+        distance_cost=0.2, unmet_cost=5000.0, ratio_cost=float(draw(st.sampled_from([0, 300]))),
+        fast_share_min=float(draw(st.sampled_from([0.0, 0.2]))),
+        substation=rng.integers(0, 2, n_sites), headroom_kw=[200.0, 1e6],
+        stage_weight=[1.0, 0.8][:stages])
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pb=instances())
+def test_property_plans_pass_the_checker_and_bracket_the_optimum(pb: ChargerProblem) -> None:
+    try:
+        exact = pb.solve(EXACT, method="exact")
+    except InfeasibleError:
+        with pytest.raises(InfeasibleError):
+            pb.solve(EXACT, method="relax")
+        return
+    auto = pb.solve(EXACT, method="relax")
+    for sol in (exact, auto):
+        checked(pb, sol, radius_m=2500.0)
+        # every session served at most once
+        served = np.bincount(pb.costs.client, weights=sol.flow[0], minlength=pb.costs.n_clients)
+        assert np.all(served <= pb.demand[0] + 1e-6)
+    assert auto.result.bound <= exact.result.objective + 1e-6 * max(1, exact.result.objective)
+    assert auto.result.objective >= exact.result.objective - 1e-6 * max(1, exact.result.objective)
+
+
+# ----------------------------------------------------------------- diagnoses
+
+
+def test_target_above_room_is_diagnosed_before_solving() -> None:
+    with pytest.raises(InfeasibleError, match=r"needs 20 new piles but the 2 allowed "
+                                              r"candidate sites hold at most 12 "
+                                              r"\(shortfall 8") as e:
+        toy(piles=[20]).solve(EXACT)
+    assert e.value.constraint == "piles_target" and e.value.shortfall == 8
+
+
+def test_fast_share_above_fast_room() -> None:
+    with pytest.raises(InfeasibleError, match=r"fast piles.*shortfall") as e:
+        toy(piles=[10], fast_share_min=0.9, fast_ok=[True, False]).solve(EXACT)
+    assert e.value.constraint == "fast_share"
+
+
+def test_headroom_too_small() -> None:
+    with pytest.raises(InfeasibleError, match=r"substation headroom.*powers at most 1") as e:
+        toy(piles=[4], substation=[0, 0], headroom_kw=[10.0]).solve(EXACT)
+    assert e.value.constraint == "headroom" and e.value.shortfall == 3
+
+
+def test_district_minimum_above_its_sites() -> None:
+    pb = toy(piles=[8], district=[0, 1], district_names=("North", "South"),
+             district_min={"South": 9})
+    with pytest.raises(InfeasibleError, match=r"district South needs >= 9 new piles.*"
+                                              r"hold at most 6 \(shortfall 3") as e:
+        pb.solve(EXACT)
+    assert e.value.constraint == "district_min" and e.value.shortfall == 3
+
+
+def test_district_minimums_above_exact_target() -> None:
+    pb = toy(piles=[6], district=[0, 1], district_names=("North", "South"),
+             district_min={"North": 4, "South": 4})
+    with pytest.raises(InfeasibleError, match=r"district minimums add up to 8.*exact target"):
+        pb.solve(EXACT)
+
+
+def test_combined_conflict_found_by_the_pile_lp() -> None:
+    # Each alone fits: 6 piles in North is possible, and 8 piles overall within 300 kW
+    # of headroom; but North's substation (100 kW) powers 14 slow piles, fine... make
+    # the fast share force fast piles into the only substation with room.
+    pb = toy(piles=[8], district=[0, 1], district_names=("North", "South"),
+             district_min={"South": 6}, fast_share_min=0.5, fast_ok=[True, True],
+             substation=[0, 1], headroom_kw=[1e6, 100.0])
+    with pytest.raises(InfeasibleError, match=r"cannot all hold together") as e:
+        pb.solve(EXACT)
+    assert e.value.shortfall is not None and e.value.shortfall > 0
+
+
+def test_locked_and_forbidden_conflict() -> None:
+    with pytest.raises(InfeasibleError, match=r"both approved \(locked\) and rejected"):
+        toy(locked=[0], forbidden=[0]).solve(EXACT)
+
+
+# ----------------------------------------------------------------- inputs and helpers
+
+
+def test_bad_arrays_are_reported_together() -> None:
+    with pytest.raises(InputError, match=r"(?s)demand has 3 clients.*max_piles has shape"):
+        toy(demand=[[1.0, 2.0, 3.0]], max_piles=[1, 2, 3], n_clients=None)
+    with pytest.raises(InputError, match=r"district_min names unknown district 'Atlantis'"):
+        toy(district=[0, 0], district_names=("North",), district_min={"Atlantis": 1})
+    with pytest.raises(InputError, match=r"piles targets \[5, 3\] must be"):
+        toy(demand=[[1.0, 1.0], [1.0, 1.0]], piles=[5, 3])
+    with pytest.raises(InputError, match=r"method='fast'"):
+        toy().solve(EXACT, method="fast")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match=r"table must start at 0"):
+        PileType("x", 7.0, 1.0, np.array([1.0, 2.0]))
+
+
+def test_upper_hull() -> None:
+    start, slope = upper_hull([0, 1, 3, 6])  # convex: one chord
+    assert start.tolist() == [0] and slope.tolist() == [2.0]
+    start, slope = upper_hull([0, 3, 5, 6])  # concave: every segment
+    assert start.tolist() == [0, 1, 2] and slope.tolist() == [3.0, 2.0, 1.0]
+    t = SLOW.table
+    s, k = upper_hull(t)
+    n = np.arange(t.size)
+    hull = np.min(t[s][:, None] + k[:, None] * (n[None, :] - s[:, None]), axis=0)
+    assert np.all(hull >= t - 1e-12)
+
+
+def test_solution_is_frozen_and_problem_untouched() -> None:
+    pb = toy()
+    before = pb.demand.copy()
+    sol = pb.solve(EXACT)
+    assert np.array_equal(pb.demand, before)
+    with pytest.raises(ValueError, match="read-only"):
+        sol.piles[0, 0, 0] = 9
+    assert replace(pb, name="x").name == "x"
