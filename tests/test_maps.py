@@ -1,0 +1,356 @@
+"""Offline maps: vendored assets, page structure, escaping, layer recipes, errors.
+
+``make_plan`` builds a small seeded plan in the DESIGN.md contract (stations, parks,
+pipes, heat sources/sinks, districts, demand cells, constraint layers) near Zibo; the
+review, diff and browser tests reuse it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from shapely.geometry import LineString, Point, box
+
+from siting.assets import ASSET_DIR, VENDOR_FILES, inline_bundle, verify
+from siting.errors import InputError
+from siting.maps import MapLayer, plan_layers, plan_map, write_map
+
+CRS = "EPSG:32650"
+X0, Y0 = 560_000.0, 4_070_000.0     # near Zhangdian, UTM 50N
+EVIL = '<img src=x onerror=alert(1)>'
+EVIL2 = '</script><script>alert(2)</script>'
+
+
+def make_plan(seed: int = 7, *, n_stations: int = 40, evil_names: bool = False
+              ) -> dict[str, gpd.GeoDataFrame]:
+    """A seeded toy plan (metric CRS) with every contract layer.
+
+    The constraint layers sit away from the items except where a test plants a
+    violation: all stations lie in x in [0, 8 km], y in [0, 8 km]; the red line is
+    at x in [20, 24 km]; water at y in [-6, -4 km]; farmland at x in [10, 12 km].
+    """
+    rng = np.random.default_rng(seed)
+    xs = X0 + rng.uniform(0, 8000, n_stations)
+    ys = Y0 + rng.uniform(0, 8000, n_stations)
+    piles = rng.integers(4, 40, n_stations)
+    fast = (piles * 0.3).astype(int)
+    names = [f"Station {i}" for i in range(n_stations)]
+    if evil_names:
+        names[0], names[1] = EVIL, EVIL2
+    stations = gpd.GeoDataFrame({
+        "id": [f"cs-{i:04d}" for i in range(n_stations)], "name": names,
+        "piles": piles, "piles_fast": fast, "piles_slow": piles - fast,
+        "kw": fast * 120 + (piles - fast) * 7, "district": "Zhangdian",
+        "stage": np.where(np.arange(n_stations) % 3 == 0, "2030", "2025"),
+        "nev_served": piles * 3, "utilisation": rng.uniform(0.2, 0.9, n_stations).round(3),
+        "wait_minutes": rng.uniform(0, 12, n_stations).round(1)},
+        geometry=gpd.points_from_xy(xs, ys), crs=CRS)
+    parks = gpd.GeoDataFrame({
+        "id": ["lp-1", "lp-2"], "name": ["North park", "East park"],
+        "capacity_mt": [3.0, 2.5], "throughput_mt": [2.4, 2.0],
+        "rail_access_m": [1200.0, 800.0]},
+        geometry=[Point(X0 + 2000, Y0 + 9000).buffer(300), Point(X0 + 9000, Y0 + 2000)],
+        crs=CRS)
+    pipes = gpd.GeoDataFrame({
+        "id": ["hp-1", "hp-2", "hp-3"], "dn": [300, 500, 700],
+        "flow_mw": [12.0, 40.0, 85.0], "loss_mw": [0.2, 0.5, 0.9], "cost": [1e6, 3e6, 5e6],
+        "kind": ["trunk", "trunk", "trunk"]},
+        geometry=[LineString([(X0, Y0 - 1000), (X0 + 3000, Y0 - 1000)]),
+                  LineString([(X0 + 3000, Y0 - 1000), (X0 + 6000, Y0 - 1500)]),
+                  LineString([(X0 + 6000, Y0 - 1500), (X0 + 9000, Y0 - 1000)])], crs=CRS)
+    sources = gpd.GeoDataFrame({"id": ["hs-1"], "name": ["Qilu olefin plant"],
+                                "used_mw": [85.0]},
+                               geometry=[Point(X0 + 9000, Y0 - 1000)], crs=CRS)
+    sinks = gpd.GeoDataFrame({"id": ["sk-1", "sk-2"], "name": ["Zhangdian net", "Zhoucun net"],
+                              "demand_mw": [50.0, 30.0]},
+                             geometry=[Point(X0, Y0 - 1000), Point(X0 + 3000, Y0 - 1000)],
+                             crs=CRS)
+    districts = gpd.GeoDataFrame({"name": ["West", "East"], "population": [600_000, 400_000]},
+                                 geometry=[box(X0 - 5000, Y0 - 8000, X0 + 5000, Y0 + 12000),
+                                           box(X0 + 5000, Y0 - 8000, X0 + 26000, Y0 + 12000)],
+                                 crs=CRS)
+    cx, cy = np.meshgrid(np.arange(X0, X0 + 8000, 500), np.arange(Y0, Y0 + 8000, 500))
+    cells = gpd.GeoDataFrame({"population": rng.integers(0, 3000, cx.size),
+                              "ev_sessions_day": rng.uniform(0, 30, cx.size).round(2)},
+                             geometry=[box(x, y, x + 500, y + 500)
+                                       for x, y in zip(cx.ravel(), cy.ravel(), strict=True)],
+                             crs=CRS)
+    red = gpd.GeoDataFrame({"name": ["Lushan reserve"]},
+                           geometry=[box(X0 + 20000, Y0, X0 + 24000, Y0 + 4000)], crs=CRS)
+    water = gpd.GeoDataFrame({"name": ["Taihe reservoir"]},
+                             geometry=[box(X0 - 2000, Y0 - 6000, X0 + 12000, Y0 - 4000)], crs=CRS)
+    farmland = gpd.GeoDataFrame({"name": ["Basic farmland 1"]},
+                                geometry=[box(X0 + 10000, Y0 - 500, X0 + 12000, Y0 + 10000)],
+                                crs=CRS)
+    return {"districts": districts, "demand_cells": cells, "charging_stations": stations,
+            "logistics_parks": parks, "heat_pipes": pipes, "heat_sources": sources,
+            "heat_sinks": sinks, "red_line": red, "water": water, "farmland": farmland}
+
+
+KPIS = {"chargers": {"piles_total": 1000, "stations": 40, "coverage_share": 0.934,
+                     "mean_distance_m": 1234.5, "status": "optimal", "mip_gap": 0.004,
+                     "solve_seconds": 3.21},
+        "heat": {"pipes_km": 9.2, "heat_delivered_mw": 85.0}}
+
+
+def _data(page: str) -> dict:
+    m = re.search(r'<script type="application/json" id="siting-data">(.*?)</script>', page,
+                  re.S)
+    assert m, "no data block"
+    return json.loads(m.group(1))
+
+
+def _write(tmp_path: Path, **kw) -> tuple[str, dict]:
+    layers = kw.pop("layers", None) or make_plan()
+    kw.setdefault("title", "Zibo plan")
+    path = plan_map(layers, tmp_path / "plan.html", kpis=KPIS, **kw)
+    page = path.read_text(encoding="utf-8")
+    return page, _data(page)
+
+
+# ------------------------------------------------------------------ vendored assets
+
+def test_vendored_assets_match_manifest_and_lock() -> None:
+    assert verify() == []
+
+
+def test_verify_detects_an_edited_file(tmp_path: Path) -> None:
+    import shutil
+
+    root = tmp_path / "assets"
+    shutil.copytree(ASSET_DIR, root, ignore=shutil.ignore_patterns("__pycache__"))
+    target = root / VENDOR_FILES[0].dest
+    target.write_text(target.read_text(encoding="utf-8") + "\n// edited", encoding="utf-8")
+    (root / VENDOR_FILES[3].dest).unlink()
+    problems = verify(root)
+    assert any("SHA-256 differs" in p and VENDOR_FILES[0].dest in p for p in problems)
+    assert any(p == f"{VENDOR_FILES[3].dest}: missing" for p in problems)
+
+
+def test_every_vendored_package_ships_its_licence() -> None:
+    packages = {vf.package for vf in VENDOR_FILES}
+    licensed = {vf.package for vf in VENDOR_FILES if vf.kind == "license"}
+    assert packages == licensed
+    for vf in VENDOR_FILES:
+        assert (ASSET_DIR / vf.dest).stat().st_size > 200
+
+
+def test_bundle_has_no_remote_references() -> None:
+    css, js = inline_bundle()
+    assert "url(images/" not in css and "url('images/" not in css
+    assert not re.search(r"url\((['\"]?)https?:", css)
+    assert "L.markerClusterGroup" in js and "L.heatLayer" in js
+    assert "polylineMeasure" in js and "FullScreen" in js
+    assert js.index("Leaflet 1.9.4") < js.index("MarkerClusterGroup")
+
+
+# ------------------------------------------------------------------ the page
+
+def test_plan_page_is_self_contained(tmp_path: Path) -> None:
+    page, data = _write(tmp_path)
+    markup = re.sub(r"<(script|style)[^>]*>.*?</\1>", "", page, flags=re.S)
+    assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=", markup)
+    assert "<link" not in markup
+    assert "http" not in re.sub(r"<meta http-equiv=[^>]+>", "", markup)
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page).group(1)
+    assert "default-src 'none'" in csp and "connect-src 'none'" in csp
+    assert re.search(r"script-src 'sha256-[A-Za-z0-9+/=]{44}'", csp)
+    assert len(re.findall(r"^<script", page, re.M)) == 2  # the data block and the app
+    assert "© OpenStreetMap contributors" in data["attribution"]
+    assert data["basemap"]["online"] is True
+
+
+def test_csp_hash_is_the_hash_of_the_inline_script(tmp_path: Path) -> None:
+    import base64
+    import hashlib
+
+    page, _ = _write(tmp_path)
+    script = re.search(r"<script>(.*)</script>", page, re.S).group(1)
+    want = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert f"'sha256-{want}'" in page
+
+
+def test_offline_only_page_allows_no_tile_hosts(tmp_path: Path) -> None:
+    page, data = _write(tmp_path, online_basemaps=False)
+    assert "tile.openstreetmap.org" not in page.split("<style>")[0]
+    assert data["basemap"]["online"] is False
+
+
+def test_plan_layers_present_with_styles(tmp_path: Path) -> None:
+    layers = make_plan()
+    _, data = _write(tmp_path, layers=layers, coverage_radius_m=1000,
+                     synthetic={"red_line", "water", "farmland", "demand_cells"})
+    by_id = {spec["id"]: spec for spec in data["layers"]}
+    assert {"districts", "red_line", "farmland", "water", "demand_ev_sessions_day", "coverage",
+            "heat_pipes", "heat_sources", "heat_sinks", "logistics_parks",
+            "charging_stations"} <= set(by_id)
+    st = by_id["charging_stations"]
+    assert st["cluster"] and st["decide"] and st["idField"] == "id"
+    assert st["size"]["field"] == "piles" and st["size"]["max"] == layers[
+        "charging_stations"]["piles"].max()
+    assert len(st["data"]["x"]) == 40
+    assert {f[0] for f in st["fields"]} >= {"piles", "kw", "nev_served", "utilisation",
+                                           "wait_minutes", "stage"}
+    # utilisation shares are shown in percent
+    assert max(st["data"]["props"]["utilisation"]) > 1
+    pipes = by_id["heat_pipes"]
+    assert pipes["width"]["field"] == "dn" and pipes["colorBy"]["field"] == "flow_mw"
+    assert pipes["decide"] and pipes["data"]["geoms"][0]["type"] == "LineString"
+    assert by_id["coverage"]["radius_m"] == 1000 and by_id["coverage"]["of"] == "charging_stations"
+    assert by_id["red_line"]["synthetic"] and not by_id["charging_stations"]["synthetic"]
+    order = [spec["id"] for spec in data["layers"]]
+    assert order.index("red_line") < order.index("charging_stations")  # areas drawn below
+    assert data["kpis"][0]["group"] == "chargers"
+    rows = dict(map(tuple, data["kpis"][0]["rows"]))
+    assert rows["Coverage share"] == "93.4 %" and rows["Mean distance"] == "1,234 m"
+    assert rows["Piles total"] == "1,000"
+
+
+def test_coordinates_are_wgs84_and_rounded(tmp_path: Path) -> None:
+    layers = make_plan()
+    _, data = _write(tmp_path, layers=layers)
+    st = next(s for s in data["layers"] if s["id"] == "charging_stations")
+    want = layers["charging_stations"].to_crs("EPSG:4326")
+    np.testing.assert_allclose(st["data"]["x"], want.geometry.x, atol=6e-6)
+    np.testing.assert_allclose(st["data"]["y"], want.geometry.y, atol=6e-6)
+    assert all(len(str(v).split(".")[1]) <= 5 for v in st["data"]["x"])
+    (s, w), (n, e) = data["bounds"]
+    assert 117 < w < e < 119 and 36 < s < n < 38
+
+
+def test_names_are_escaped_in_data_and_never_markup(tmp_path: Path) -> None:
+    page, data = _write(tmp_path, layers=make_plan(evil_names=True), title=EVIL2)
+    body = page.split("<body>", 1)[1]
+    assert EVIL not in body and EVIL2 not in body
+    assert len(re.findall(r"^<script", body, re.M)) == 2  # data block + app
+    assert f"<title>{EVIL2}" not in page
+    st = next(s for s in data["layers"] if s["id"] == "charging_stations")
+    assert st["data"]["props"]["name"][:2] == [EVIL, EVIL2]   # round-trips as text
+    assert data["title"] == EVIL2
+
+
+def test_plan_id_is_stable_and_explicit_ids_win(tmp_path: Path) -> None:
+    _, a = _write(tmp_path)
+    _, b = _write(tmp_path)
+    assert a["planId"] == b["planId"] and len(a["planId"]) == 16
+    _, c = _write(tmp_path, layers=make_plan(seed=8))
+    assert c["planId"] != a["planId"]
+    _, d = _write(tmp_path, plan_id="abc123")
+    assert d["planId"] == "abc123"
+
+
+def test_rail_access_links_go_to_the_nearest_station(tmp_path: Path) -> None:
+    layers = make_plan()
+    layers["rail_stations"] = gpd.GeoDataFrame(
+        {"name": ["Near", "Far"]}, geometry=[Point(X0 + 9000, Y0 + 2500),
+                                             Point(X0 + 40000, Y0)], crs=CRS)
+    built = {m.key: m for m in plan_layers(layers)}
+    links = built["rail_access"].frame.set_index("park")
+    assert links.loc["lp-2", "station"] == "Near"
+    assert links.loc["lp-2", "distance_m"] == pytest.approx(500, abs=1)
+    assert links.loc["lp-1", "rail_access_m"] == 1200
+
+
+def test_unknown_layers_are_drawn_generically() -> None:
+    layers = {"my_bus_stops": gpd.GeoDataFrame({"name": ["A"], "routes": [3]},
+                                               geometry=[Point(X0, Y0)], crs=CRS)}
+    (only,) = plan_layers(layers)
+    assert only.kind == "points" and only.title == "My bus stops"
+    assert ("routes", "Routes", "") in only.fields
+
+
+def test_empty_and_missing_layers_are_skipped(tmp_path: Path) -> None:
+    layers = make_plan()
+    layers["heat_pipes"] = layers["heat_pipes"].iloc[:0]
+    del layers["logistics_parks"]
+    _, data = _write(tmp_path, layers=layers)
+    ids = {s["id"] for s in data["layers"]}
+    assert "heat_pipes" not in ids and "logistics_parks" not in ids
+
+
+def test_duplicate_ids_in_a_decidable_layer_are_an_input_error(tmp_path: Path) -> None:
+    layers = make_plan()
+    layers["charging_stations"].loc[3, "id"] = "cs-0000"
+    with pytest.raises(InputError, match=r"charging_stations.*duplicate ids \['cs-0000'\]"):
+        plan_map(layers, tmp_path / "p.html")
+    assert not (tmp_path / "p.html").exists()
+
+
+def test_layer_without_crs_is_a_crs_error(tmp_path: Path) -> None:
+    layers = make_plan()
+    layers["heat_sinks"] = layers["heat_sinks"].set_crs(None, allow_override=True)
+    with pytest.raises(InputError, match="layer 'heat_sinks' has no CRS"):
+        plan_map(layers, tmp_path / "p.html")
+
+
+def test_missing_values_become_null(tmp_path: Path) -> None:
+    layers = make_plan()
+    layers["charging_stations"]["kw"] = layers["charging_stations"]["kw"].astype(float)
+    layers["charging_stations"].loc[0, "kw"] = np.nan
+    _, data = _write(tmp_path, layers=layers)
+    st = next(s for s in data["layers"] if s["id"] == "charging_stations")
+    assert st["data"]["props"]["kw"][0] is None
+
+
+def test_write_map_table_is_data_not_markup(tmp_path: Path) -> None:
+    frame = gpd.GeoDataFrame({"id": ["a"], "name": [EVIL]}, geometry=[Point(X0, Y0)], crs=CRS)
+    path = write_map(tmp_path / "t.html", [MapLayer("pts", frame, "Points", "points",
+                                                    id_field="id", name_field="name")],
+                     title="t", table={"title": "rows", "columns": ["layer", "id", "name"],
+                                       "rows": [["pts", "a", EVIL]], "link": (0, 1)})
+    data = _data(path.read_text(encoding="utf-8"))
+    assert data["table"]["rows"] == [["pts", "a", EVIL]] and data["table"]["link"] == [0, 1]
+
+
+def test_region_map_is_offline(tmp_path: Path) -> None:
+    import networkx as nx
+
+    from siting.region import Region
+
+    plan = make_plan()
+    g = nx.MultiDiGraph(crs=CRS)
+    g.add_node(1, x=X0, y=Y0)
+    g.add_node(2, x=X0 + 5000, y=Y0)
+    g.add_edge(1, 2, highway="primary", length=5000.0,
+               geometry=LineString([(X0, Y0), (X0 + 5000, Y0)]))
+    boundary = gpd.GeoDataFrame({"name": ["toy"]}, geometry=[plan["districts"].union_all()],
+                                crs=CRS)
+    region = Region(name="Toy <b>town</b>", crs=CRS, boundary=boundary,
+                    districts=plan["districts"], graph=g,
+                    layers={"red_line": plan["red_line"], "water": plan["water"]},
+                    synthetic=frozenset({"red_line", "graph"}))
+    from siting.maps import region_map
+
+    path = region_map(region, tmp_path / "region.html")
+    page = path.read_text(encoding="utf-8")
+    data = _data(page)
+    assert data["title"] == "Toy <b>town</b>" and "<b>town" not in page
+    assert data["basemap"]["roads"][0]["class"] == "primary"
+    assert {s["id"] for s in data["layers"]} == {"districts", "red_line", "water"}
+    assert "roads" in data["syntheticNote"] and "red_line" in data["syntheticNote"]
+
+
+def test_geometry_kinds_round_trip() -> None:
+    from siting.maps import _geoms
+
+    g = gpd.GeoSeries([shapely.MultiPolygon([box(0, 0, 1, 1), box(2, 2, 3, 3)])],
+                      crs="EPSG:4326")
+    (out,) = _geoms(g, 0.0)
+    assert out["type"] == "MultiPolygon" and len(out["coordinates"]) == 2
+
+
+def test_heat_points_scale_to_unit_weights() -> None:
+    from siting.maps import _heat_points
+
+    cells = make_plan()["demand_cells"].to_crs("EPSG:4326")
+    flat = np.asarray(_heat_points(cells, "ev_sessions_day")).reshape(-1, 3)
+    assert (flat[:, 2] >= 0).all() and (flat[:, 2] <= 1).all()
+    assert len(flat) == int((cells["ev_sessions_day"] > 0).sum())
+    assert pd.Series(flat[:, 2]).max() == 1.0
