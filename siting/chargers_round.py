@@ -125,10 +125,27 @@ class _StageRounding:
             self.step(*where, -1)
         return True
 
+    def relieve(self) -> bool:
+        """Bring every substation back within its headroom by removing piles above the
+        previous stage's (most over-rounded first), keeping a first pile at every open
+        new station. Needed in later stages: the previous stage's rounded-up piles can
+        exceed this stage's continuous ones by more than the margin the LP kept free."""
+        for b in np.flatnonzero(self.room < -1e-6):
+            member = self.has_sub & (self.pb.substation == b)
+            while self.room[b] < -1e-6:
+                keeps_one = ~(self.lay.new_site & self.is_open & (self.cur.sum(axis=0) <= 1))
+                over = np.where(member[None, :] & (self.cur > self.lo) & keeps_one[None, :],
+                                self.cur - self.cont, -np.inf)
+                t, i = np.unravel_index(int(np.argmax(over)), over.shape)
+                if over[t, i] == -np.inf:
+                    return False
+                self.step(int(t), int(i), -1)
+        return True
+
     def run(self) -> np.ndarray | None:
         pb, lay, s = self.pb, self.lay, self.s
         n = self.sites.size
-        if self.room.size and np.any(self.room < -1e-6):
+        if self.room.size and np.any(self.room < -1e-6) and not self.relieve():
             return None
         for i in np.flatnonzero(self.is_open & lay.new_site & (self.cur.sum(axis=0) == 0)):
             if not self.fill(1, self.sites == i, (0, 1)):
@@ -167,7 +184,8 @@ class _StageRounding:
 def round_greedy(pb: ChargerProblem, lay: Layout, plan: Plan) -> np.ndarray | None:
     """Whole piles from ``plan``'s continuous ones by floor-and-fill, stage by stage.
 
-    Start from the floors (at least the previous stage's piles), then add single piles
+    Start from the floors (at least the previous stage's piles; where those overfill a
+    substation, piles above the previous stage's are taken off there), then add single piles
     where the continuous count has the largest remainder, in this order: a first pile
     at every open new station, the fast share, the district minimums, the piles each
     queue's load needs under the Erlang-C table, and the pile target (trimming the

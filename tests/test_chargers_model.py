@@ -145,6 +145,35 @@ def test_headroom_moves_fast_piles() -> None:
     checked(pb, sol)
 
 
+def test_rounding_takes_piles_off_where_stage_one_overfills_stage_two_headroom() -> None:
+    """Stage 1 rounds A and B up (1.5 -> 2 slow piles); stage 2's continuous piles keep
+    them at 1.5 and use whole piles at C and D, so flooring stage 2 and keeping stage
+    1's piles gives 8 piles (56 kW) under a 55 kW substation. Floor-and-fill must take
+    the surplus off at C or D (above stage 1) instead of giving up (seen on the Zibo
+    demo after a reviewer rejected one station; CI then found no plan in time)."""
+    from types import SimpleNamespace
+
+    from siting.chargers_build import layout
+    from siting.chargers_round import round_greedy
+
+    n = 4
+    costs = (np.arange(n), np.arange(n), np.zeros(n))
+    pb = ChargerProblem.from_costs(
+        costs, demand=[[1.0] * n, [1.0] * n], piles=[6, 7], slow=SLOW, fast=FAST,
+        max_piles=[6] * n, substation=[0] * n, headroom_kw=[[1000.0], [55.0]],
+        stage_weight=[1.0, 1.0], n_clients=n, n_sites=n)
+    slow = np.array([[1.5, 1.5, 1.5, 1.5], [1.5, 1.5, 2.0, 2.0]])
+    piles = np.zeros((2, 2, n))
+    piles[:, 0] = slow
+    plan = SimpleNamespace(open=np.ones((2, n), bool), piles=piles, load=np.zeros((2, 2, n)))
+    out = round_greedy(pb, layout(pb), plan)
+    assert out is not None
+    assert out.sum(axis=(1, 2)).tolist() == [6, 7]
+    assert np.all(out[1] >= out[0])
+    assert (out[1] * np.array([[7.0], [60.0]])).sum() <= 55.0
+    assert np.all(out[1].sum(axis=0) >= 1)
+
+
 def test_default_solve_matches_exact_on_toys() -> None:
     for pb in (toy(), toy(piles=[12], ratio_cost=500.0, fast_share_min=0.25),
                toy(demand=[[4.0, 2.0], [8.0, 4.0]], piles=[4, 8], stage_weight=[1, 0.75])):
