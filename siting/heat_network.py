@@ -447,7 +447,7 @@ class HeatNetworkProblem:
         ``commodities`` adds the per-source flows of :func:`_add_commodities` (needs
         ``link_cover``) and gives every column finite bounds (flows at most their
         link's ``U_e``, gates at most their sink's demand), which the safe LP bound of
-        :func:`siting.heat_solve.safe_lp_bound` needs.
+        :func:`siting.models.highs.safe_lp_bound` needs.
         """
         b = ModelBuilder(self.name)
         link, dn, cap = self.options()

@@ -13,8 +13,8 @@ Up to four steps share one time budget (:class:`~siting.models.solvers.Deadline`
    model extended with one flow commodity per source on the links its routes use,
    each linked to the pipes by ``c_e^i <= sum_d min(S_i, K_d) y_ed`` (a source's heat
    cannot ride on a sliver of a pipe), is solved by interior point. Its bound is
-   read safely from the LP duals (:func:`safe_lp_bound`). When the network in hand is
-   within the requested gap of it, the search stops here.
+   read safely from the LP duals (:func:`siting.models.highs.safe_lp_bound`). When
+   the network in hand is within the requested gap of it, the search stops here.
 3. **All links.** Otherwise the full model is solved, looking only for networks
    better than the one in hand by more than the requested gap (a cutoff); its dual
    bound joins the strong one.
@@ -46,6 +46,7 @@ import scipy.sparse.linalg as spla
 
 from siting.models.base import Assignment, Result, SolverOptions, Status, relative_gap
 from siting.models.builder import LinearModel
+from siting.models.highs import safe_lp_bound
 from siting.models.solvers import Deadline, run_solver
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FIRST_STAGE_SHARE", "safe_lp_bound", "solve_problem", "trace_sources"]
+__all__ = ["FIRST_STAGE_SHARE", "solve_problem", "trace_sources"]
 
 #: largest share of the time limit the shortest-routes stage may use
 FIRST_STAGE_SHARE = 0.4
@@ -276,45 +277,6 @@ def _restrict(pb: HeatNetworkProblem, model: LinearModel, strong: LinearModel,
     for name, block in model.vars.items():
         x[block.slice] = raw.x[strong.vars[name].slice]
     run.x, run.objective, run.strong_valid = x, model.objective_of(x), True
-
-
-def safe_lp_bound(model: LinearModel, opts: SolverOptions, *,
-                  time_limit_s: float | None) -> float | None:
-    """A valid lower bound on ``model``'s LP relaxation from an interior-point solve.
-
-    For any row multipliers ``pi``, ``sum_r (pi_r^+ lo_r - pi_r^- hi_r) + sum_j
-    min(d_j l_j, d_j u_j)`` with reduced costs ``d = c - A^T pi`` bounds the LP from
-    below (Lagrangian weak duality), so the approximate duals of an interior-point
-    run without crossover give a rigorous bound as long as every column has finite
-    bounds (:meth:`HeatNetworkProblem.build_model` sets them). Multipliers that would
-    need an infinite row side are set to 0. Returns ``None`` when the run did not
-    finish. Minimisation only. Uses HiGHS directly: the core's ``run_solver`` does
-    not offer interior point.
-    """
-    from siting.models.highs import _load
-
-    if model.sense != "min" or not (np.isfinite(model.col_lower).all()
-                                    and np.isfinite(model.col_upper).all()):
-        return None
-    import highspy
-
-    h = _load(model, opts, relax=True)
-    h.setOptionValue("solver", "ipm")
-    h.setOptionValue("run_crossover", "off")
-    if time_limit_s is not None:
-        h.setOptionValue("time_limit", float(max(time_limit_s, 1e-3)))
-    h.run()
-    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        return None
-    pi = np.asarray(h.getSolution().row_dual, dtype=np.float64)
-    lo, hi = model.row_lower, model.row_upper
-    pi = np.where((pi > 0) & ~np.isfinite(lo), 0.0, pi)
-    pi = np.where((pi < 0) & ~np.isfinite(hi), 0.0, pi)
-    d = model.cost - model.matrix.T @ pi
-    rows = np.where(pi > 0, pi * np.where(np.isfinite(lo), lo, 0.0),
-                    pi * np.where(np.isfinite(hi), hi, 0.0)).sum()
-    cols = np.minimum(d * model.col_lower, d * model.col_upper).sum()
-    return float(rows + cols + model.offset)
 
 
 # ------------------------------------------------------------------- networks

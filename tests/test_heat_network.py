@@ -203,7 +203,7 @@ def test_tiers_with_a_route_cover_prove_the_gap_with_the_strong_bound(solver):
 
 
 def test_safe_lp_bound_is_a_valid_bound_close_to_the_lp_optimum():
-    from siting.heat_solve import safe_lp_bound
+    from siting.models.highs import safe_lp_bound
     from siting.models.solvers import run_solver
 
     pb = line(demand=6.0, loss=1e-4, link_cover=np.ones((2, 1), bool))

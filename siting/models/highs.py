@@ -25,7 +25,7 @@ from siting.models.solvers import RawSolution, effective_abs_gap, finish
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["HighsLP", "highs_version", "solve_highs"]
+__all__ = ["HighsLP", "highs_version", "safe_lp_bound", "solve_highs"]
 
 
 @contextlib.contextmanager
@@ -188,6 +188,44 @@ def _load(model: LinearModel, options: SolverOptions, *, relax: bool):  # type: 
     if status == highspy.HighsStatus.kError:
         raise SolverError(f"HiGHS rejected model {model.name!r} ({model.stats()})")
     return h
+
+
+def safe_lp_bound(model: LinearModel, opts: SolverOptions, *,
+                  time_limit_s: float | None) -> float | None:
+    """A valid lower bound on ``model``'s LP relaxation from an interior-point solve.
+
+    For any row multipliers ``pi``, ``sum_r (pi_r^+ lo_r - pi_r^- hi_r) + sum_j
+    min(d_j l_j, d_j u_j)`` with reduced costs ``d = c - A^T pi`` bounds the LP from
+    below (Lagrangian weak duality), so the approximate duals of an interior-point
+    run without crossover give a rigorous bound as long as every column has finite
+    bounds (the heat planner's
+    :meth:`~siting.heat_network.HeatNetworkProblem.build_model` sets them). Multipliers
+    that would need an infinite row side are set to 0. Returns ``None`` when the run did
+    not finish. Minimisation only. Used directly: :func:`run_solver` does not offer
+    interior point.
+    """
+    if model.sense != "min" or not (np.isfinite(model.col_lower).all()
+                                    and np.isfinite(model.col_upper).all()):
+        return None
+    import highspy
+
+    h = _load(model, opts, relax=True)
+    h.setOptionValue("solver", "ipm")
+    h.setOptionValue("run_crossover", "off")
+    if time_limit_s is not None:
+        h.setOptionValue("time_limit", float(max(time_limit_s, 1e-3)))
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    pi = np.asarray(h.getSolution().row_dual, dtype=np.float64)
+    lo, hi = model.row_lower, model.row_upper
+    pi = np.where((pi > 0) & ~np.isfinite(lo), 0.0, pi)
+    pi = np.where((pi < 0) & ~np.isfinite(hi), 0.0, pi)
+    d = model.cost - model.matrix.T @ pi
+    rows = np.where(pi > 0, pi * np.where(np.isfinite(lo), lo, 0.0),
+                    pi * np.where(np.isfinite(hi), hi, 0.0)).sum()
+    cols = np.minimum(d * model.col_lower, d * model.col_upper).sum()
+    return float(rows + cols + model.offset)
 
 
 class HighsLP:
