@@ -26,10 +26,12 @@ Results are printed as Markdown and, with ``--write``, stored between the
 ``<!-- chargers:start -->`` and ``<!-- chargers:end -->`` markers of
 ``bench/RESULTS.md``.
 
-Command used for RESULTS.md::
+Commands used for RESULTS.md (its section joins their tables; ``--write`` stores only
+the parts of the run it comes from)::
 
-    python bench/chargers_scaling.py --full --sizes 1000,2000,5000,10000,20000 \\
-        --spopt 250,500,1000,2000 --write
+    python bench/chargers_scaling.py --full --sizes 1000,2000,5000,10000,20000
+    python bench/chargers_scaling.py --spopt 100,250,500,1000 --spopt-limit-s 600
+    python bench/chargers_scaling.py --spopt 250 --spopt-limit-s 600 --ours-time-limit 600
 """
 
 from __future__ import annotations
