@@ -25,7 +25,7 @@ from siting.models.builder import LinearModel, ModelBuilder, VarBlock
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Layout", "Scope", "build_model", "layout"]
+__all__ = ["Layout", "Scope", "add_district_min", "add_headroom", "build_model", "layout"]
 
 Flagged = frozenset[tuple[int, int, int]]  # (stage, type, site)
 
@@ -289,24 +289,39 @@ def _add_totals(b: ModelBuilder, pb: ChargerProblem, scope: Scope,
         b.add_rows(f"fast_share{tag}", rows=np.zeros(2 * n), cols=both,
                    vals=np.r_[-phi * np.ones(n), (1 - phi) * np.ones(n)], lower=0.0,
                    upper=np.inf, n_rows=1)
+    if pb.headroom_kw.size:
+        add_headroom(b, pb, v["piles_slow"], v["piles_fast"], f"headroom{tag}",
+                     np.maximum(pb.headroom_kw[s] - scope.headroom_margin_kw, 0.0))
+    if s == 0:
+        add_district_min(b, pb, v["piles_slow"], v["piles_fast"], "district_min")
+
+
+def add_headroom(b: ModelBuilder, pb: ChargerProblem, slow: VarBlock, fast: VarBlock,
+                 name: str, room_kw: np.ndarray) -> None:
+    """Rows ``sum over a substation's sites of kW x piles <= room_kw`` (one per
+    substation; sites with no substation are left out)."""
     has = np.flatnonzero(pb.substation >= 0)
-    if has.size and pb.headroom_kw.size:
-        room = np.maximum(pb.headroom_kw[s] - scope.headroom_margin_kw, 0.0)
-        sub = pb.substation[has]
-        b.add_rows(f"headroom{tag}", rows=np.r_[sub, sub],
-                   cols=np.r_[v["piles_slow"].index(has), v["piles_fast"].index(has)],
-                   vals=np.r_[np.full(has.size, pb.slow.kw), np.full(has.size, pb.fast.kw)],
-                   lower=-np.inf, upper=room, n_rows=room.size)
-    if s == 0 and np.any(pb.district_min > 0):
-        dist = np.flatnonzero(pb.district_min > 0)
-        pos = np.full(len(pb.district_names), -1, np.int64)
-        pos[dist] = np.arange(dist.size)
-        members = np.flatnonzero(np.isin(pb.district, dist))
-        rows = pos[pb.district[members]]
-        b.add_rows("district_min", rows=np.r_[rows, rows],
-                   cols=np.r_[v["piles_slow"].index(members), v["piles_fast"].index(members)],
-                   vals=np.ones(2 * members.size), lower=pb.district_min[dist], upper=np.inf,
-                   n_rows=dist.size)
+    if not has.size:
+        return
+    sub = pb.substation[has]
+    b.add_rows(name, rows=np.r_[sub, sub], cols=np.r_[slow.index(has), fast.index(has)],
+               vals=np.r_[np.full(has.size, pb.slow.kw), np.full(has.size, pb.fast.kw)],
+               lower=-np.inf, upper=room_kw, n_rows=room_kw.size)
+
+
+def add_district_min(b: ModelBuilder, pb: ChargerProblem, slow: VarBlock, fast: VarBlock,
+                     name: str) -> None:
+    """Rows ``piles in a district >= its minimum`` for every district with one."""
+    if not np.any(pb.district_min > 0):
+        return
+    dist = np.flatnonzero(pb.district_min > 0)
+    pos = np.full(len(pb.district_names), -1, np.int64)
+    pos[dist] = np.arange(dist.size)
+    members = np.flatnonzero(np.isin(pb.district, dist))
+    rows = pos[pb.district[members]]
+    b.add_rows(name, rows=np.r_[rows, rows], cols=np.r_[slow.index(members), fast.index(members)],
+               vals=np.ones(2 * members.size), lower=pb.district_min[dist], upper=np.inf,
+               n_rows=dist.size)
 
 
 def _add_staging(b: ModelBuilder, v1: Mapping[str, VarBlock], v2: Mapping[str, VarBlock]

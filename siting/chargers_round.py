@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from siting.chargers_build import Layout
+from siting.chargers_build import Layout, add_district_min, add_headroom
 from siting.chargers_model import ChargerProblem
 from siting.models.builder import ModelBuilder, VarBlock
 from siting.models.solvers import RawSolution
@@ -222,7 +222,6 @@ def round_piles(pb: ChargerProblem, lay: Layout, plan: Plan, solve: SolveFn, *,
     logger.info("%s: floor-and-fill rounding failed; rounding piles by MILP", pb.name)
     S, n = pb.n_stages, pb.costs.n_sites
     b = ModelBuilder(f"{pb.name} pile rounding")
-    kw = np.array([pb.slow.kw, pb.fast.kw])
     blocks: list[list[VarBlock]] = []
     i = np.arange(n)
     for s in range(S):
@@ -256,24 +255,10 @@ def round_piles(pb: ChargerProblem, lay: Layout, plan: Plan, solve: SolveFn, *,
         new_open = (open_s & lay.new_site).astype(float)
         b.add_rows(f"site{s}", rows=np.r_[i, i], cols=both, vals=np.ones(2 * n),
                    lower=new_open, upper=np.where(open_s, lay.room, 0).astype(float))
-        has = np.flatnonzero(pb.substation >= 0)
-        if has.size and pb.headroom_kw.size:
-            sub = pb.substation[has]
-            room = pb.headroom_kw[s]
-            b.add_rows(f"headroom{s}", rows=np.r_[sub, sub],
-                       cols=np.r_[per_type[0].index(has), per_type[1].index(has)],
-                       vals=np.r_[np.full(has.size, kw[0]), np.full(has.size, kw[1])],
-                       lower=-np.inf, upper=room, n_rows=room.size)
-        if s == 0 and np.any(pb.district_min > 0):
-            dist = np.flatnonzero(pb.district_min > 0)
-            pos = np.full(len(pb.district_names), -1, np.int64)
-            pos[dist] = np.arange(dist.size)
-            mem = np.flatnonzero(np.isin(pb.district, dist))
-            rows = pos[pb.district[mem]]
-            b.add_rows("district", rows=np.r_[rows, rows],
-                       cols=np.r_[per_type[0].index(mem), per_type[1].index(mem)],
-                       vals=np.ones(2 * mem.size), lower=pb.district_min[dist], upper=np.inf,
-                       n_rows=dist.size)
+        if pb.headroom_kw.size:
+            add_headroom(b, pb, per_type[0], per_type[1], f"headroom{s}", pb.headroom_kw[s])
+        if s == 0:
+            add_district_min(b, pb, per_type[0], per_type[1], "district")
         if s > 0:
             for t in range(2):
                 b.add_rows(f"keep{s}{t}", rows=np.r_[i, i],
