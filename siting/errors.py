@@ -53,3 +53,24 @@ class SolverError(SitingError):
     """The solver failed, or stopped at its time limit with no feasible solution."""
 
     exit_code = 3
+
+
+class CheckError(SitingError):
+    """A plan that the planner's independent checker rejects.
+
+    The model and the checker disagree: a defect in siting, not in the input. Every
+    planner raises this the same way (:func:`siting.planners.finish`), and the CLI
+    exits with code 1 (a bug) after printing the violations.
+    """
+
+    exit_code = 1
+
+    def __init__(self, planner: str, violations: Iterable[str]) -> None:
+        self.planner = planner
+        self.violations = tuple(violations)
+        shown = "\n".join(f"  - {v}" for v in self.violations[:20])
+        more = len(self.violations) - 20
+        super().__init__(
+            f"{planner}: the plan fails the independent checker ({len(self.violations)} "
+            f"violation(s)); this is a bug in siting, not in your input: report it with "
+            f"the output of --debug\n{shown}" + (f"\n  ... and {more} more" if more > 0 else ""))

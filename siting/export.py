@@ -21,7 +21,7 @@ import geopandas as gpd
 import networkx as nx
 import pandas as pd
 
-import siting
+from siting._version import __version__
 from siting.io import atomic_path, file_sha256
 from siting.region import Region
 
@@ -118,7 +118,7 @@ def _plain_columns(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 
 def package_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version(), "siting": siting.__version__}
+    versions = {"python": platform.python_version(), "siting": __version__}
     for name in PACKAGES:
         try:
             versions[name] = importlib.metadata.version(name)

@@ -12,17 +12,25 @@ passed in as a :class:`SolverOptions` (or just ``"highs"`` / ``"cbc"``).
   with per-site capacity tables, unit targets and group constraints.
 
 Models are assembled by :class:`ModelBuilder` from small named constraint
-functions; every problem's ``solve`` takes an ``extra_constraints(builder, vars)``
-hook for rows of a planner's own.
+functions; every problem's ``solve`` takes an :data:`ExtraConstraints` hook
+(``extra_constraints(builder, vars)``) for rows of a planner's own.
+:func:`annuity_factor` annualises capex for every planner.
+
+The logistics planner solves on :class:`CFLP`; the charger and heat planners build
+their own models (Erlang-C pile tables, fixed-charge pipe network design) with the
+same builder, solvers and :class:`Result`. The other models are a public library for
+planners' own studies: each docstring states the formulation and a runnable example,
+and ``bench/orlib.py`` checks them against every OR-Library optimum.
 """
 
 from __future__ import annotations
 
 from siting.models.base import Assignment, Result, SolverOptions, Status
-from siting.models.builder import LinearModel, ModelBuilder, VarBlock
+from siting.models.builder import ExtraConstraints, LinearModel, ModelBuilder, VarBlock
 from siting.models.cflp import CFLP
 from siting.models.costs import SparseCosts
 from siting.models.coverage import LSCP, MCLP
+from siting.models.finance import annuity_factor
 from siting.models.modular import GroupLimit, ModularCFLP
 from siting.models.pmedian import PMedian
 
@@ -31,6 +39,7 @@ __all__ = [
     "LSCP",
     "MCLP",
     "Assignment",
+    "ExtraConstraints",
     "GroupLimit",
     "LinearModel",
     "ModelBuilder",
@@ -41,4 +50,5 @@ __all__ = [
     "SparseCosts",
     "Status",
     "VarBlock",
+    "annuity_factor",
 ]

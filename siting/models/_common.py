@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from siting.models.solvers import RawSolution
 
 __all__ = [
-    "ExtraConstraints",
     "add_count_row",
     "check_count",
     "check_p",
@@ -28,10 +27,6 @@ __all__ = [
     "nonneg_array",
     "site_sets",
 ]
-
-#: ``extra_constraints(builder, vars)``: add rows (and variable blocks) to a model
-ExtraConstraints = Callable[[ModelBuilder, Mapping[str, VarBlock]], None]
-
 
 def is_integral(a: np.ndarray) -> bool:
     """All values finite and whole."""

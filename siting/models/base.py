@@ -24,7 +24,7 @@ from siting.errors import ConfigError, InfeasibleError, SolverError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Assignment", "Result", "SolverOptions", "Status", "relative_gap"]
+__all__ = ["Assignment", "Result", "SolverOptions", "Status", "frozen_array", "relative_gap"]
 
 SolverName = Literal["highs", "cbc"]
 
@@ -109,7 +109,8 @@ class SolverOptions:
         )
 
 
-def _frozen(a: Any, dtype: Any) -> np.ndarray:
+def frozen_array(a: Any, dtype: Any) -> np.ndarray:
+    """A read-only copy of ``a`` as ``dtype`` (frozen results and problems hold these)."""
     arr = np.array(a, dtype=dtype, copy=True)
     arr.setflags(write=False)
     return arr
@@ -129,9 +130,9 @@ class Assignment:
     amount: np.ndarray
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "client", _frozen(self.client, np.int64))
-        object.__setattr__(self, "site", _frozen(self.site, np.int64))
-        object.__setattr__(self, "amount", _frozen(self.amount, np.float64))
+        object.__setattr__(self, "client", frozen_array(self.client, np.int64))
+        object.__setattr__(self, "site", frozen_array(self.site, np.int64))
+        object.__setattr__(self, "amount", frozen_array(self.amount, np.float64))
 
     def __len__(self) -> int:
         return int(self.client.size)
@@ -182,13 +183,13 @@ class Result:
     model: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "selected", _frozen(self.selected, np.int64))
+        object.__setattr__(self, "selected", frozen_array(self.selected, np.int64))
         if self.units is not None:
-            object.__setattr__(self, "units", _frozen(self.units, np.int64))
+            object.__setattr__(self, "units", frozen_array(self.units, np.int64))
         if self.unmet is not None:
-            object.__setattr__(self, "unmet", _frozen(self.unmet, np.float64))
+            object.__setattr__(self, "unmet", frozen_array(self.unmet, np.float64))
         object.__setattr__(
-            self, "values", {k: _frozen(v, np.float64) for k, v in self.values.items()}
+            self, "values", {k: frozen_array(v, np.float64) for k, v in self.values.items()}
         )
         object.__setattr__(self, "model", dict(self.model))
 

@@ -25,7 +25,7 @@ second planning stage with ``n_2030 >= n_2025``) without touching the model code
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -37,7 +37,7 @@ from siting.errors import InputError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LinearModel", "ModelBuilder", "RowBlock", "VarBlock"]
+__all__ = ["ExtraConstraints", "LinearModel", "ModelBuilder", "RowBlock", "VarBlock"]
 
 
 @dataclass(frozen=True)
@@ -290,3 +290,9 @@ class ModelBuilder:
             if b.start <= k < b.start + b.size:
                 return f"{b.name}[{k - b.start}]"
         return str(k)
+
+
+ExtraConstraints = Callable[[ModelBuilder, Mapping[str, VarBlock]], None]
+"""``extra_constraints(builder, vars)``: a hook that adds rows (and variable blocks) to a
+model after its own constraints, on the named blocks in ``vars`` (PyPSA's
+``extra_functionality``). Every model of the core and every planner takes one."""

@@ -24,7 +24,7 @@ import numpy as np
 from siting.errors import SolverError
 from siting.models.base import SolverOptions, Status
 from siting.models.builder import LinearModel
-from siting.models.solvers import RawSolution, effective_abs_gap, finish
+from siting.models.raw import RawSolution, effective_abs_gap, finish
 
 logger = logging.getLogger(__name__)
 

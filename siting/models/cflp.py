@@ -16,7 +16,6 @@ from numpy.typing import ArrayLike
 
 from siting.errors import InfeasibleError, InputError
 from siting.models._common import (
-    ExtraConstraints,
     add_count_row,
     check_count,
     check_p,
@@ -28,7 +27,7 @@ from siting.models._common import (
 )
 from siting.models._lagrange import lagrangian_reduction
 from siting.models.base import Assignment, Result, SolverOptions, Status, relative_gap
-from siting.models.builder import LinearModel, ModelBuilder, VarBlock
+from siting.models.builder import ExtraConstraints, LinearModel, ModelBuilder, VarBlock
 from siting.models.costs import CostInput, SparseCosts
 from siting.models.solvers import Deadline, run_solver, solver_version
 

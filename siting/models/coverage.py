@@ -19,9 +19,9 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
 from siting.errors import InfeasibleError, InputError
-from siting.models._common import ExtraConstraints, is_integral, no_solution_result, site_sets
+from siting.models._common import is_integral, no_solution_result, site_sets
 from siting.models.base import Assignment, Result, SolverOptions
-from siting.models.builder import LinearModel, ModelBuilder, VarBlock
+from siting.models.builder import ExtraConstraints, LinearModel, ModelBuilder, VarBlock
 from siting.models.costs import CostInput, SparseCosts
 from siting.models.solvers import RawSolution, run_solver
 

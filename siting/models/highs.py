@@ -21,7 +21,7 @@ import numpy as np
 from siting.errors import SolverError
 from siting.models.base import SolverOptions, Status
 from siting.models.builder import LinearModel
-from siting.models.solvers import RawSolution, effective_abs_gap, finish
+from siting.models.raw import RawSolution, effective_abs_gap, finish
 
 logger = logging.getLogger(__name__)
 
@@ -199,7 +199,7 @@ def safe_lp_bound(model: LinearModel, opts: SolverOptions, *,
     below (Lagrangian weak duality), so the approximate duals of an interior-point
     run without crossover give a rigorous bound as long as every column has finite
     bounds (the heat planner's
-    :meth:`~siting.heat_network.HeatNetworkProblem.build_model` sets them). Multipliers
+    :meth:`~siting.heat.problem.HeatNetworkProblem.build_model` sets them). Multipliers
     that would need an infinite row side are set to 0. Returns ``None`` when the run did
     not finish. Minimisation only. Used directly: :func:`run_solver` does not offer
     interior point.

@@ -15,9 +15,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from siting.errors import InfeasibleError, InputError
-from siting.models._common import ExtraConstraints, fmt, no_solution_result, nonneg_array, site_sets
+from siting.models._common import fmt, no_solution_result, nonneg_array, site_sets
 from siting.models.base import Assignment, Result, SolverOptions
-from siting.models.builder import LinearModel, ModelBuilder, VarBlock
+from siting.models.builder import ExtraConstraints, LinearModel, ModelBuilder, VarBlock
 from siting.models.costs import CostInput, SparseCosts
 from siting.models.solvers import run_solver
 

@@ -16,11 +16,11 @@ from numpy.typing import ArrayLike
 
 from siting.errors import InfeasibleError, InputError
 from siting.models._branch import branch_and_bound
-from siting.models._common import ExtraConstraints, is_integral
+from siting.models._common import is_integral
 from siting.models._interchange import assignment_cost, fast_interchange
 from siting.models._radius import Levels, nearest_open
 from siting.models.base import Assignment, Result, SolverOptions, Status, relative_gap
-from siting.models.builder import LinearModel, ModelBuilder, VarBlock
+from siting.models.builder import ExtraConstraints, LinearModel, ModelBuilder, VarBlock
 from siting.models.costs import CostInput, SparseCosts, as_index_array
 from siting.models.highs import HighsLP, highs_version
 from siting.models.solvers import INTEGRAL_ABS_GAP, Deadline, run_solver, solver_version

@@ -49,7 +49,7 @@ import rasterio.features
 import shapely
 from shapely.geometry import Point
 
-from siting import OSM_ATTRIBUTION
+from siting._version import OSM_ATTRIBUTION
 from siting.crs import WGS84, crs_label, estimate_metric_crs
 from siting.errors import InputError, SitingError
 from siting.io import cache_dir, digest, file_sha256

@@ -1,5 +1,6 @@
-"""``bench/orlib.py``: the fixed command-line interface, JSON rows and RESULTS.md section,
-on tiny instance files written here (the peer is not run)."""
+"""Checks of ``bench/orlib.py`` itself, run apart from the test suite
+(``python -m pytest bench/tests``): its command-line interface, JSON rows and
+RESULTS.md section, on tiny instance files written here (the peer is not run)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from types import ModuleType
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "orlib.py"
+BENCH = Path(__file__).resolve().parents[1] / "orlib.py"
 
 
 @pytest.fixture(scope="module")
