@@ -52,6 +52,8 @@ from typing import Any
 import numpy as np
 from _results import write_section
 
+from siting.chargers.solve import solve_chargers
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -76,11 +78,11 @@ def _load_avg() -> str:
 
 
 def run_full() -> dict[str, Any]:
-    from siting.chargers import charger_inputs
-    from siting.chargers_check import check_charger_solution
+    from siting.chargers.check import check_charger_solution
+    from siting.chargers.inputs import charger_inputs
     from siting.config import load_scenario
     from siting.pipeline import region_demand
-    from siting.planning import solver_options
+    from siting.planners import solver_options
     from siting.region.zibo import build_zibo_region
 
     scenario = load_scenario()
@@ -96,7 +98,7 @@ def run_full() -> dict[str, Any]:
         inputs = charger_inputs(region, demand, sc)
         t_inputs = time.perf_counter() - t0
         t0 = time.perf_counter()
-        sol = inputs.problem.solve(solver_options(sc.solver, seed=sc.seed))
+        sol = solve_chargers(inputs.problem, solver_options(sc.solver, seed=sc.seed))
         t_solve = time.perf_counter() - t0
         check = check_charger_solution(inputs.problem, sol, service=inputs.service,
                                        radius_m=inputs.radius_m)
@@ -135,9 +137,9 @@ def _rescaled(cells: Any, total: float) -> Any:
 
 
 def run_size(region_pickle: str, n: int, seed: int) -> dict[str, Any]:
-    from siting.chargers import charger_inputs
+    from siting.chargers.inputs import charger_inputs
     from siting.config import load_scenario
-    from siting.planning import solver_options
+    from siting.planners import solver_options
 
     with open(region_pickle, "rb") as fh:
         region, demand = pickle.load(fh)
@@ -149,7 +151,7 @@ def run_size(region_pickle: str, n: int, seed: int) -> dict[str, Any]:
     inputs = charger_inputs(region, sub, scenario)
     t_inputs = time.perf_counter() - t0
     t0 = time.perf_counter()
-    sol = inputs.problem.solve(solver_options(scenario.solver, seed=scenario.seed))
+    sol = solve_chargers(inputs.problem, solver_options(scenario.solver, seed=scenario.seed))
     t_solve = time.perf_counter() - t0
     res = sol.result
     return {"cells": len(sub), "points": inputs.problem.costs.n_clients,
@@ -168,9 +170,9 @@ def run_spopt(region_pickle: str, n: int, seed: int, limit_s: float,
     import pulp
     from spopt.locate import PMedian
 
-    from siting.chargers import charger_inputs
+    from siting.chargers.inputs import charger_inputs
     from siting.config import load_scenario
-    from siting.planning import solver_options
+    from siting.planners import solver_options
 
     with open(region_pickle, "rb") as fh:
         region, demand = pickle.load(fh)
@@ -187,7 +189,7 @@ def run_spopt(region_pickle: str, n: int, seed: int, limit_s: float,
     scenario = base.replace(**{"chargers.piles_2025": piles})
     t0 = time.perf_counter()
     ours = charger_inputs(region, cells, scenario, sites=full.sites)
-    sol = ours.problem.solve(solver_options(scenario.solver, seed=scenario.seed,
+    sol = solve_chargers(ours.problem, solver_options(scenario.solver, seed=scenario.seed,
                                             time_limit_s=ours_limit_s))
     ours_s = time.perf_counter() - t0
     p = int(sol.open[0].sum())

@@ -7,7 +7,7 @@ knobs that set the size: ``max_link_m`` (which source-zone pairs are linked) and
 links). It then solves with HiGHS under the time limit and records the road edges
 offered, the corridor edges kept, the candidate links of the MILP after reduction, its
 binaries, the time of every solve stage, the status and the proven gap. Every
-network is re-checked by the independent checker (``siting.heat_check``); a failed
+network is re-checked by the independent checker (``siting.heat.check``); a failed
 check fails the benchmark.
 
     python bench/heat_scaling.py                                   # the default sweep
@@ -35,8 +35,9 @@ if str(REPO) not in sys.path:  # run from a checkout without installing
 from _results import write_section  # noqa: E402  (bench/ is the script's folder)
 
 from siting.config import DEFAULT_SCENARIO, load_scenario  # noqa: E402
-from siting.heat import prepare_heat  # noqa: E402
-from siting.heat_check import check_heat_solution  # noqa: E402
+from siting.heat.check import check_heat_solution  # noqa: E402
+from siting.heat.inputs import prepare_heat  # noqa: E402
+from siting.heat.solve import solve_heat  # noqa: E402
 from siting.models.base import SolverOptions  # noqa: E402
 
 DEFAULT_CASES = "10000:1,35000:1,35000:2,35000:3"
@@ -70,7 +71,7 @@ def run_case(region, demand, scenario, *, max_link_m: float, routes: int,
     pb = inst.problem
     assert pb is not None and inst.reduction is not None
     t0 = time.perf_counter()
-    sol = pb.solve(opts)
+    sol = solve_heat(pb, opts)
     solve_s = time.perf_counter() - t0
     problems = check_heat_solution(pb, sol)
     if problems:
@@ -89,7 +90,7 @@ def run_case(region, demand, scenario, *, max_link_m: float, routes: int,
 def table(rows: list[Row], *, command: str, detail: str, time_limit: float, gap: float,
           graph: str) -> str:
     lines = [
-        "## Waste-heat network design (`siting.heat`, `HeatNetworkProblem.solve`)",
+        "## Waste-heat network design (`siting.heat`, `siting.heat.solve_heat`)",
         "",
         f"Instance: {graph}; the scenario's 27 plants give the heat sources with recoverable "
         f"heat, the urban demand cells form the heating zones (`heat_zones`). Solver HiGHS "

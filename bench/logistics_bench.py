@@ -1,10 +1,10 @@
 """Benchmark: the logistics park planner on the Zibo demo, at 1x and denser candidate sets.
 
-For each candidate density and solver it runs :func:`siting.logistics.plan_logistics`
+For each candidate density and solver it runs :func:`siting.logistics.inputs.plan_logistics`
 end to end (candidates, network costs, model, solve, layers) and reports the wall
 time of each stage, the model size, the status, the MIP gap reached and the bound,
 then re-verifies the plan with the independent checker
-(:func:`siting.logistics_check.check_logistics_solution`); any violation fails the
+(:func:`siting.logistics.check.check_logistics_solution`); any violation fails the
 benchmark. With ``--proof`` each instance is also solved to a proven optimum (gap
 0) so the table shows how far the 1 % solution is from it.
 
@@ -32,7 +32,7 @@ if str(REPO) not in sys.path:  # run from a checkout without installing
 
 from siting.config import DEFAULT_SCENARIO, load_scenario  # noqa: E402
 from siting.logistics import plan_logistics  # noqa: E402
-from siting.logistics_check import check_logistics_solution  # noqa: E402
+from siting.logistics.check import check_logistics_solution  # noqa: E402
 from siting.models.base import SolverOptions  # noqa: E402
 
 START, END = "<!-- logistics:start -->", "<!-- logistics:end -->"
@@ -114,7 +114,7 @@ def run(densities: list[float], solvers: list[str], years: list[int], *, proof: 
 def table(rows: list[Row], info: dict[str, Any], command: str, road_detail: str) -> str:
     lines = [
         START,
-        "## Logistics parks (`siting.logistics.plan_logistics`)",
+        "## Logistics parks (`siting.logistics.inputs.plan_logistics`)",
         "",
         f"Zibo demo region (road_detail={road_detail!r}: {info['nodes']:,} nodes, "
         f"{info['edges']:,} edges; {info['sources']} freight sources, 40 Mt/yr, 25.95 Mt/yr "

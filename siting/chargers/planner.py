@@ -1,0 +1,58 @@
+"""The charging-pile planner: the :class:`~siting.planners.Planner` the pipeline runs.
+
+:func:`plan_chargers` prepares the inputs (:func:`siting.chargers.inputs.charger_inputs`),
+solves the problem (:func:`siting.chargers.solve.solve_chargers`), re-verifies the plan
+with :func:`siting.chargers.check.check_charger_solution` and builds the layers and
+KPIs (:mod:`siting.chargers.outputs`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import geopandas as gpd
+
+from siting.chargers.check import check_charger_solution
+from siting.chargers.inputs import NO_DECISIONS, charger_inputs
+from siting.chargers.outputs import charger_kpis, demand_layer, station_layer
+from siting.chargers.solve import solve_chargers
+from siting.config import Scenario
+from siting.models.base import SolverOptions
+from siting.planners import ItemDecisions, PlannerOutput, finish, solver_kpis, solver_options
+from siting.region import Region
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["plan_chargers"]
+
+
+def plan_chargers(region: Region, demand: gpd.GeoDataFrame, scenario: Scenario, *,
+                  decisions: ItemDecisions = NO_DECISIONS,
+                  solver: SolverOptions | None = None,
+                  progress: bool = False) -> PlannerOutput:
+    """Site charging stations and piles for ``region`` (see the module docstring).
+
+    Returns the ``charging_stations`` and ``charging_demand`` layers (metric CRS), the
+    ``chargers`` KPI section and the solver result. Every solution is re-verified by
+    :func:`siting.chargers.check.check_charger_solution` before it is returned.
+
+    Raises:
+        InputError: bad inputs; InfeasibleError: targets that cannot be met (named,
+            with the shortfall), before solving where possible; SolverError: no
+            feasible plan within the time limit; CheckError: the plan fails the
+            independent checker (a bug). See :func:`siting.planners.finish`.
+    """
+    opts = solver or solver_options(scenario.solver, seed=scenario.seed)
+    inputs = charger_inputs(region, demand, scenario, decisions=decisions, progress=progress)
+    solution = solve_chargers(inputs.problem, opts, progress=progress)
+    finish("chargers", solution.result, lambda: check_charger_solution(
+        inputs.problem, solution, service=inputs.service, radius_m=inputs.radius_m).violations)
+    synthetic = bool(region.is_synthetic("land_use") or "pois" not in region.layers)
+    layers = {"charging_stations": station_layer(inputs, solution, scenario,
+                                                 synthetic=synthetic),
+              "charging_demand": demand_layer(inputs, solution)}
+    kpis = charger_kpis(inputs, solution, scenario)
+    kpis.update(solver_kpis(solution.result))
+    kpis["checked"] = True
+    return PlannerOutput(name="chargers", layers=layers, kpis=kpis, result=solution.result,
+                         notes=inputs.notes)

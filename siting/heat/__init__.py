@@ -1,0 +1,26 @@
+"""Waste-heat planner: the pipes that bring industrial heat into the heating networks.
+
+Two ways in (STYLE.md):
+
+- the pure-array problem: :class:`HeatNetworkProblem` ``.from_arrays(...)``
+  (fixed-charge network design; formulation in its docstring), solved by
+  :func:`solve_heat` into a :class:`HeatSolution`;
+- the Region path: :func:`plan_heat` (:mod:`siting.heat.planner`).
+
+Modules: ``graph`` (the pipe graph on the roads and its reduction), ``inputs``
+(sources, zones and the instance), ``arrays`` (input validation), ``problem``,
+``solve``, ``check`` (the independent checker), ``outputs`` (layers and KPIs),
+``layers`` (layer declarations and review rules), ``planner`` (the contract).
+"""
+
+from siting.heat.layers import LAYERS
+from siting.heat.planner import plan_heat
+from siting.heat.problem import HeatNetworkProblem, HeatSolution, PipeCatalogue
+from siting.heat.solve import solve_heat
+from siting.planners import PlannerSpec
+
+__all__ = ["PLANNER", "HeatNetworkProblem", "HeatSolution", "PipeCatalogue", "plan_heat",
+           "solve_heat"]
+
+PLANNER = PlannerSpec(name="heat", title="Waste-heat network", plan=plan_heat, layers=LAYERS,
+                      requires=(("heat_sources",),))

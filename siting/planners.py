@@ -1,0 +1,212 @@
+"""The planner contract: one shape for every planner (chargers, logistics, heat).
+
+A planner is a package (``siting/chargers/``, ``siting/logistics/``,
+``siting/heat/``) that exports one :class:`PlannerSpec` named ``PLANNER``. The spec
+holds:
+
+- ``plan``: a :class:`Planner`, the callable the pipeline runs::
+
+      plan(region, demand, scenario, *, decisions=ItemDecisions(), solver=None,
+           progress=False) -> PlannerOutput
+
+  It prepares its inputs (from the region and the demand cells), builds its problem,
+  solves it, re-verifies the solution with its independent checker, and returns its
+  contract layers (DESIGN.md) in the region's metric CRS, the KPI section for
+  ``kpis.json`` and the core's :class:`~siting.models.base.Result`. Every planner
+  ends through :func:`finish`, so no solution and a failed check are handled the same
+  way everywhere: :class:`~siting.errors.SolverError` (exit 3),
+  :class:`~siting.errors.InfeasibleError` (exit 2) or
+  :class:`~siting.errors.CheckError` (exit 1, a bug).
+- ``layers``: a :class:`LayerSpec` per layer it writes, declared beside the code that
+  builds them: title, geometry, whether reviewers decide on its items, and the review
+  rules that apply to it. :mod:`siting.maps`, :mod:`siting.review` and
+  :mod:`siting.pipeline` iterate over these declarations (through
+  :mod:`siting.registry`), so a fourth planner touches only its own package and one
+  line of the registry.
+- ``requires``: the region layers it reads (any one of each group), checked before
+  any solving.
+
+Each package also exposes its two ways in (STYLE.md): a pure-array problem
+(``ChargerProblem.from_costs``, ``LogisticsProblem.from_costs``,
+``HeatNetworkProblem.from_arrays``) with a ``solve_*`` function that returns the
+planner's solution (``result`` plus its arrays) and never raises when no solution
+is found, and the Region path (``plan_*``).
+
+Reviewer decisions reach a planner as :class:`ItemDecisions`: ids of items of its
+decidable layer that were rejected (forbidden) or approved (locked). Item ids are
+stable across runs with the same inputs, so a decision made on one plan applies to
+the next.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import geopandas as gpd
+
+from siting.errors import CheckError, InputError
+from siting.models.base import Result, SolverOptions
+
+if TYPE_CHECKING:
+    from siting.config import ReviewSettings, Scenario
+    from siting.region import Region
+
+__all__ = ["ItemDecisions", "LayerSpec", "Planner", "PlannerOutput", "PlannerSpec",
+           "ReviewRule", "finish", "solver_kpis", "solver_options"]
+
+Geometry = Literal["points", "lines", "polygons"]
+Severity = Literal["violation", "condition"]
+
+
+@dataclass(frozen=True)
+class ItemDecisions:
+    """Reviewer decisions for one planner: item ids to forbid and to lock."""
+
+    rejected: frozenset[str] = frozenset()
+    approved: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        both = self.rejected & self.approved
+        if both:
+            raise InputError(f"items both approved and rejected: {sorted(both)[:10]}; "
+                             f"keep one decision per item in the decisions file")
+
+
+@dataclass(frozen=True)
+class PlannerOutput:
+    """Layers (metric CRS), the KPI section and the solver result of one planner."""
+
+    name: str
+    layers: Mapping[str, gpd.GeoDataFrame]
+    kpis: Mapping[str, Any]
+    result: Result | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class ReviewRule:
+    """One compliance rule: items of ``item_layer`` against constraint layer ``constraint``.
+
+    An item is a finding when it lies within ``buffer_m`` of the constraint
+    (intersects it, for ``buffer_m = 0``). ``severity`` ``"condition"`` allows the item
+    under a condition (a pipe crossing water by a bridge or a bore), at
+    ``cost_cny_per_m`` extra per metre inside the constraint, rather than forbidding it.
+    """
+
+    name: str
+    item_layer: str
+    constraint: str
+    buffer_m: float
+    severity: Severity
+    text: str
+    cost_cny_per_m: float = 0.0
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One layer a planner writes into ``plan.gpkg``, declared beside its builder.
+
+    Attributes:
+        name: the GeoPackage layer name (DESIGN.md keeps the contract names).
+        title: what maps, review pages and legends call it.
+        geometry: ``points``, ``lines`` or ``polygons``.
+        decidable: reviewers approve or reject its items (by the ``id`` column); at
+            most one decidable layer per planner, the one its decisions refer to.
+        rules: the review rules for its items, from the scenario's ``[review]``
+            buffers (:mod:`siting.review` runs them).
+        diff: ``python cli.py diff`` compares its items (by ``id``) between plans.
+        draw: the map recipe ``draw(layers, context) -> list[MapLayer]`` that
+            :func:`siting.maps.plan.plan_layers` calls when the layer is present.
+        z: drawing order (lower first, so higher layers sit on top and take clicks).
+    """
+
+    name: str
+    title: str
+    geometry: Geometry
+    decidable: bool = False
+    rules: Callable[[ReviewSettings], tuple[ReviewRule, ...]] | None = None
+    diff: bool = False
+    draw: Callable[..., list[Any]] | None = None
+    z: int = 50
+
+
+class Planner(Protocol):
+    """The callable a :class:`PlannerSpec` runs (see the module docstring)."""
+
+    def __call__(self, region: Region, demand: gpd.GeoDataFrame | None, scenario: Scenario,
+                 *, decisions: ItemDecisions = ..., solver: SolverOptions | None = None,
+                 progress: bool = False) -> PlannerOutput: ...
+
+
+@dataclass(frozen=True)
+class PlannerSpec:
+    """A planner: its name, its callable, the layers it writes and what it needs."""
+
+    name: str
+    title: str
+    plan: Planner
+    layers: tuple[LayerSpec, ...]
+    requires: tuple[tuple[str, ...], ...] = ()
+
+    def __post_init__(self) -> None:
+        decidable = [spec.name for spec in self.layers if spec.decidable]
+        if len(decidable) > 1:
+            raise ValueError(f"planner {self.name!r} declares {len(decidable)} decidable "
+                             f"layers {decidable}; decisions need exactly one")
+
+    @property
+    def decision_layer(self) -> str | None:
+        """The layer whose item ids this planner's reviewer decisions name."""
+        return next((spec.name for spec in self.layers if spec.decidable), None)
+
+    def layer(self, name: str) -> LayerSpec:
+        for spec in self.layers:
+            if spec.name == name:
+                return spec
+        raise KeyError(f"planner {self.name!r} declares no layer {name!r}")
+
+    def missing_inputs(self, available: Iterable[str]) -> list[str]:
+        """The required region layers (``'a' or 'b'`` per group) not in ``available``."""
+        have = set(available)
+        return [" or ".join(repr(k) for k in group) for group in self.requires
+                if not have.intersection(group)]
+
+
+def finish(name: str, result: Result,
+           check: Callable[[], Sequence[str]] | None = None) -> Result:
+    """The one way every planner ends: raise for no solution or a failed check.
+
+    ``result`` without a solution raises :class:`~siting.errors.SolverError` (time
+    limit, exit 3) or :class:`~siting.errors.InfeasibleError` (exit 2), naming the
+    planner. Otherwise ``check()`` (the planner's independent checker) runs, and
+    any violation raises :class:`~siting.errors.CheckError` (exit 1: the model and the
+    checker disagree, which is a bug). Returns ``result``.
+    """
+    result.raise_for_status(model=name)
+    violations = list(check()) if check is not None else []
+    if violations:
+        raise CheckError(name, violations)
+    return result
+
+
+def solver_options(settings: Any, *, time_limit_s: float | None = None,
+                   name: str | None = None, seed: int = 0) -> SolverOptions:
+    """Core solver options from the scenario's ``[solver]`` section (and CLI overrides)."""
+    return SolverOptions(
+        name=(name or settings.name),  # type: ignore[arg-type]
+        time_limit_s=time_limit_s if time_limit_s is not None else settings.time_limit_s,
+        mip_gap=settings.mip_gap, threads=settings.threads, seed=seed)
+
+
+def solver_kpis(result: Result) -> dict[str, Any]:
+    """The ``status``, ``mip_gap`` and ``solve_seconds`` KPIs every planner reports."""
+    gap = result.mip_gap
+    return {
+        "status": result.status.value,
+        "mip_gap": None if gap is None or not math.isfinite(gap) else round(float(gap), 6),
+        "solve_seconds": round(result.solve_seconds + result.build_seconds, 3),
+        "solver": f"{result.solver} {result.solver_version}",
+    }
