@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     _region_args(p)
     _plan_args(p)
-    p.set_defaults(func=cmd_plan, planners=("chargers", "logistics", "heat"))
+    p.set_defaults(func=cmd_plan, planners=None)  # every planner in siting.registry
     for name, text in (("chargers", "site charging stations and piles"),
                        ("logistics", "site the multimodal logistics parks"),
                        ("heat", "route industrial waste heat to the heating networks")):
@@ -141,21 +141,19 @@ def _plan_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from siting.config import DEFAULT_SCENARIO, load_scenario
-    from siting.pipeline import run_plan
+    import siting
 
     if args.time_limit is not None and args.time_limit <= 0:
         raise InputError(f"--time-limit {args.time_limit}: must be a positive number of seconds")
-    scenario_path = args.scenario or DEFAULT_SCENARIO
-    scenario = load_scenario(scenario_path)
-    run = run_plan(scenario, _source(args), out=args.out, planners=args.planners,
-                   decisions=args.decisions, solver=args.solver, time_limit_s=args.time_limit,
-                   scenario_path=scenario_path, progress=not args.quiet)
-    print(f"Plan for {run.region.name}: " + ", ".join(run.kpis))
-    for name, section in run.kpis.items():
+    plan = siting.plan(args.scenario, region=_source(args), planners=args.planners,
+                       decisions=args.decisions, solver=args.solver,
+                       time_limit_s=args.time_limit, progress=not args.quiet)
+    files = plan.write(args.out)
+    print(f"Plan for {plan.region.name}: " + ", ".join(plan.kpis))
+    for name, section in plan.kpis.items():
         shown = {k: v for k, v in section.items() if not isinstance(v, dict | list)}
         print(f"  {name}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in shown.items()))
-    print("Wrote: " + ", ".join(str(p) for p in run.files))
+    print("Wrote: " + ", ".join(str(p) for p in files))
     return 0
 
 

@@ -27,14 +27,14 @@ import shapely
 from siting.crs import estimate_metric_crs
 from siting.errors import InputError
 from siting.io import atomic_dir, write_json
+from siting.registry import diff_layers, layer_specs
 from siting.review import read_plan
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["DIFF_LAYERS", "DiffFiles", "PlanDiff", "diff_plans", "format_diff", "write_diff"]
 
-DIFF_LAYERS = ("charging_stations", "logistics_parks", "heat_pipes", "heat_sources",
-               "heat_sinks")
+DIFF_LAYERS = diff_layers()
 #: bookkeeping columns that are not attributes of the item: the synthetic flag and
 #: per-run solver indexes (heat's ``link``/``seq``/``from_node``/``to_node``)
 IGNORED_COLUMNS = frozenset({"synthetic", "link", "seq", "from_node", "to_node"})
@@ -216,17 +216,18 @@ class DiffFiles:
 def write_diff(diff: PlanDiff, out_dir: str | Path, *, title: str | None = None) -> DiffFiles:
     """Write ``diff.html``, ``diff.csv``, ``diff_kpis.csv`` and ``diff_summary.json``."""
     from siting.maps import MapLayer, write_map
+    from siting.maps.recipes import geom_kind
 
     out = Path(out_dir)
+    specs = layer_specs()
     layers = []
     for (change, layer), sub in diff.items.groupby(["change", "layer"], sort=False):
-        geom = set(sub.geom_type)
-        kind = ("points" if geom <= {"Point", "MultiPoint"} else
-                "lines" if geom <= {"LineString", "MultiLineString"} else "polygons")
+        spec = specs.get(str(layer))
+        kind = spec.geometry if spec is not None else geom_kind(sub)
+        name = spec.title if spec is not None else str(layer).replace("_", " ").capitalize()
         layers.append(MapLayer(
-            key=f"{change}:{layer}", frame=sub, kind=kind,  # type: ignore[arg-type]
-            title=f"{str(layer).replace('_', ' ').capitalize()}: {change}", id_field="id",
-            name_field="id", fields=(("changes", "Changes", ""),),
+            key=f"{change}:{layer}", frame=sub, kind=kind, title=f"{name}: {change}",
+            id_field="id", name_field="id", fields=(("changes", "Changes", ""),),
             style={"color": CHANGE_COLOURS[str(change)], "radius": 7, "weight": 4,
                    "fill_opacity": 0.08, "shape": "line" if kind == "lines" else "point"}))
     layers.sort(key=lambda m: ("removed", "changed", "added").index(m.key.split(":")[0]))

@@ -11,9 +11,9 @@ all of them are complete, so a failure leaves a previous good result untouched.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,6 +25,8 @@ import pandas as pd
 from siting.config import DEFAULT_SCENARIO, Scenario, load_scenario
 from siting.errors import InputError
 from siting.io import atomic_dir, write_json
+from siting.models.base import SolverOptions
+from siting.planners import ItemDecisions, PlannerOutput, solver_options
 from siting.region import Region
 
 logger = logging.getLogger(__name__)
@@ -175,33 +177,17 @@ def load(scenario_path: Path | None) -> Scenario:
     return load_scenario(scenario_path or DEFAULT_SCENARIO)
 
 
-#: planner name -> (module, function, the layer its reviewer decisions refer to)
-PLANNERS: dict[str, tuple[str, str, str]] = {
-    "chargers": ("siting.chargers", "plan_chargers", "charging_stations"),
-    "logistics": ("siting.logistics", "plan_logistics", "logistics_parks"),
-    "heat": ("siting.heat", "plan_heat", "heat_pipes"),
-}
-
-#: layers each planner reads from the region (any one of each tuple); checked before any
-#: solving so a region without them fails at once, naming what to supply
-REQUIRED_LAYERS: dict[str, tuple[tuple[str, ...], ...]] = {
-    "chargers": (("pois", "land_use"),),
-    "logistics": (("rail_stations",), ("industrial_zones",)),
-    "heat": (("heat_sources",),),
-}
-
-
 def check_planner_layers(region: Region, planners: Sequence[str]) -> None:
     """Raise one :class:`InputError` listing every layer the chosen planners lack."""
-    problems = []
-    for name in planners:
-        for options in REQUIRED_LAYERS.get(name, ()):
-            if not any(k in region.layers and len(region.layers[k]) for k in options):
-                problems.append(f"{name} needs layer {' or '.join(repr(k) for k in options)}")
+    from siting.registry import planner_specs
+
+    have = [k for k, v in region.layers.items() if len(v)]
+    problems = [f"{spec.name} needs layer {missing}" for spec in planner_specs(planners)
+                for missing in spec.missing_inputs(have)]
     if problems:
-        have = ", ".join(sorted(k for k, v in region.layers.items() if len(v))) or "none"
+        listed = ", ".join(sorted(have)) or "none"
         raise InputError.collect(problems, context=(
-            f"region {region.name!r} (it has: {have}); supply each missing layer with "
+            f"region {region.name!r} (it has: {listed}); supply each missing layer with "
             f"--layer NAME=FILE, or run only the planners it can serve "
             f"(e.g. python cli.py chargers)"))
 
@@ -211,27 +197,17 @@ CONTEXT_LAYERS = ("boundary", "districts", "red_line", "water", "farmland", "rai
                   "substations")
 
 
-@dataclass(frozen=True)
-class PlanRun:
-    region: Region
-    outputs: Mapping[str, Any]  # planner name -> PlannerOutput
-    kpis: Mapping[str, Any]
-    out: Path
-    files: tuple[Path, ...]
-
-
-def plan_decisions(path: Path | None) -> dict[str, Any]:
+def plan_decisions(path: Path | None) -> dict[str, ItemDecisions]:
     """Reviewer decisions per planner (name -> ItemDecisions) from a decisions file."""
-    from siting.planning import ItemDecisions
+    from siting.registry import PLANNERS, decidable_layers
 
+    out = {name: ItemDecisions() for name in PLANNERS}
     if path is None:
-        return {name: ItemDecisions() for name in PLANNERS}
+        return out
     from siting.review import read_decisions
 
-    decisions = read_decisions(path)
-    by_layer = {layer: name for name, (_, _, layer) in PLANNERS.items()}
-    out = {name: ItemDecisions() for name in PLANNERS}
-    for layer, items in decisions.by_layer().items():
+    by_layer = decidable_layers()
+    for layer, items in read_decisions(path).by_layer().items():
         if layer not in by_layer:
             raise InputError(f"decisions file {path}: layer {layer!r} is not a plan layer; "
                              f"expected one of {', '.join(sorted(by_layer))}")
@@ -239,64 +215,170 @@ def plan_decisions(path: Path | None) -> dict[str, Any]:
     return out
 
 
-def run_plan(scenario: Scenario, source: RegionSource = RegionSource(), *, out: Path,
-             planners: Sequence[str] = tuple(PLANNERS), decisions: Path | None = None,
-             solver: str | None = None, time_limit_s: float | None = None,
-             scenario_path: Path | None = DEFAULT_SCENARIO, progress: bool = False) -> PlanRun:
-    """Run the planners on one region and write the plan outputs into ``out``.
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """A solved plan, in memory: what ``python cli.py plan`` writes, before it is written.
+
+    Attributes:
+        region: the region planned (metric CRS inside).
+        scenario: the validated scenario.
+        outputs: planner name -> :class:`~siting.planners.PlannerOutput` (metric CRS).
+        kpis: the ``kpis.json`` content: one section per planner.
+        provenance: the ``provenance.json`` content (inputs, scenario, seed, versions,
+            solvers, time).
+        layers: every ``plan.gpkg`` layer, in EPSG:4326 (the region's context layers,
+            the demand cells and each planner's layers).
+
+    ``write(dir)`` writes ``plan.gpkg``, ``plan.html``, ``kpis.json`` and
+    ``provenance.json`` atomically; ``explore()`` returns a :class:`folium.Map` for a
+    notebook, as :meth:`geopandas.GeoDataFrame.explore` does.
+    """
+
+    region: Region
+    scenario: Scenario
+    outputs: Mapping[str, PlannerOutput]
+    kpis: Mapping[str, Any]
+    provenance: Mapping[str, Any]
+    metric_layers: Mapping[str, gpd.GeoDataFrame] = field(repr=False)
+    radius_m: float | None = None
+
+    @property
+    def layers(self) -> dict[str, gpd.GeoDataFrame]:
+        """Every plan layer in EPSG:4326 (what ``plan.gpkg`` holds)."""
+        from siting.export import EDGE_CRS
+
+        return {name: frame.to_crs(EDGE_CRS) for name, frame in self.metric_layers.items()}
+
+    @property
+    def planners(self) -> tuple[str, ...]:
+        return tuple(self.outputs)
+
+    def write(self, out: str | Path) -> tuple[Path, ...]:
+        """Write the plan's files into ``out`` atomically; return their paths.
+
+        A failure leaves any previous plan in ``out`` as it was.
+        """
+        from siting.export import write_gpkg
+
+        out = Path(out)
+        with atomic_dir(out) as stage:
+            write_gpkg(stage / "plan.gpkg", self.metric_layers)
+            write_json(stage / "kpis.json", dict(self.kpis))
+            _plan_map(self.region, self.metric_layers, self.kpis, stage / "plan.html",
+                      plan_gpkg=stage / "plan.gpkg", radius_m=self.radius_m)
+            write_json(stage / "provenance.json", dict(self.provenance))
+            files = tuple(sorted(out / q.relative_to(stage) for q in stage.rglob("*")
+                                 if q.is_file()))
+        logger.info("wrote %s", ", ".join(str(f) for f in files))
+        return files
+
+    def explore(self, **kwargs: Any) -> Any:
+        """An interactive :class:`folium.Map` of the plan (see :func:`siting.maps.explore`)."""
+        from siting.maps.explore import explore_plan
+
+        return explore_plan(self, **kwargs)
+
+
+@dataclass(frozen=True)
+class PlanRun:
+    """What :func:`run_plan` wrote: the plan, the folder and the files."""
+
+    plan: Plan
+    out: Path
+    files: tuple[Path, ...]
+
+    @property
+    def region(self) -> Region:
+        return self.plan.region
+
+    @property
+    def outputs(self) -> Mapping[str, PlannerOutput]:
+        return self.plan.outputs
+
+    @property
+    def kpis(self) -> Mapping[str, Any]:
+        return self.plan.kpis
+
+
+def make_plan(scenario: Scenario, source: RegionSource | Region = RegionSource(), *,
+              planners: Sequence[str] | None = None, decisions: Path | None = None,
+              solver: str | SolverOptions | None = None, time_limit_s: float | None = None,
+              scenario_path: Path | None = DEFAULT_SCENARIO, progress: bool = False) -> Plan:
+    """Run the planners on one region and return the :class:`Plan`, in memory.
+
+    ``source`` is where the region comes from (the embedded Zibo demo by default) or a
+    :class:`~siting.region.Region` already built. Decisions are read and checked
+    before any region is built or anything solved.
 
     Raises:
         InputError, InfeasibleError: bad input or an infeasible target (exit code 2).
         SolverError: the solver found no feasible solution in its time limit (exit 3).
+        CheckError: a planner's independent checker rejected its plan (a bug, exit 1).
     """
-    from siting.export import provenance, region_layers, write_gpkg
+    from siting.export import provenance, region_layers
     from siting.io import file_sha256
-    from siting.planning import solver_options
+    from siting.registry import planner_specs
 
-    unknown = [p for p in planners if p not in PLANNERS]
-    if unknown:
-        raise InputError(f"unknown planner(s) {unknown}; choose from {', '.join(PLANNERS)}")
+    specs = planner_specs(planners)
     per_planner = plan_decisions(decisions)
-    options = solver_options(scenario.solver, time_limit_s=time_limit_s, name=solver,
-                             seed=scenario.seed)
-    out = Path(out)
-    with atomic_dir(out) as stage:
-        region = build_region(scenario, source, workdir=stage / "_work", progress=progress)
-        check_planner_layers(region, planners)
+    options = _solver_options(scenario, solver, time_limit_s)
+    with tempfile.TemporaryDirectory(prefix="siting-region-") as work:
+        if isinstance(source, Region):
+            region = source
+        else:
+            region = build_region(scenario, source, workdir=Path(work), progress=progress)
+        check_planner_layers(region, [s.name for s in specs])
         demand = region_demand(region, scenario)
-        outputs = {}
-        for name in planners:
-            module, func, _ = PLANNERS[name]
-            plan = getattr(importlib.import_module(module), func)
-            logger.info("planning %s", name)
-            outputs[name] = plan(region, demand, scenario, decisions=per_planner[name],
-                                 solver=options, progress=progress)
+        outputs: dict[str, PlannerOutput] = {}
+        for spec in specs:
+            logger.info("planning %s", spec.name)
+            outputs[spec.name] = spec.plan(region, demand, scenario,
+                                           decisions=per_planner[spec.name], solver=options,
+                                           progress=progress)
         context = region_layers(region, extra={"demand_cells": demand})
-        layers = {k: context[k] for k in (*CONTEXT_LAYERS, "demand_cells") if k in context}
-        for output in outputs.values():
-            for name, frame in output.layers.items():
-                frame = frame.copy()
-                if "synthetic" not in frame.columns:
-                    frame["synthetic"] = bool(region.synthetic)
-                layers[name] = frame
-        shutil.rmtree(stage / "_work", ignore_errors=True)
-        kpis = {name: dict(output.kpis) for name, output in outputs.items()}
-        write_gpkg(stage / "plan.gpkg", layers)
-        write_json(stage / "kpis.json", kpis)
-        _plan_map(region, layers, kpis, stage / "plan.html", plan_gpkg=stage / "plan.gpkg",
-                  radius_m=scenario.chargers.service_radius_m if "chargers" in outputs else None)
-        extra: dict[str, Any] = {"planners": list(planners)}
-        if decisions is not None:
-            extra["decisions_file"] = {"path": str(decisions), "sha256": file_sha256(decisions)}
-        prov = provenance(
-            region=region, scenario=scenario, scenario_path=scenario_path, layers=layers,
-            solvers={name: (o.result.summary() if o.result is not None else None)
-                     for name, o in outputs.items()},
-            extra=extra)
-        write_json(stage / "provenance.json", prov)
-        files = tuple(sorted(out / p.relative_to(stage) for p in stage.rglob("*")
-                             if p.is_file()))
-    return PlanRun(region=region, outputs=outputs, kpis=kpis, out=out, files=files)
+    layers = {k: context[k] for k in (*CONTEXT_LAYERS, "demand_cells") if k in context}
+    for output in outputs.values():
+        for name, frame in output.layers.items():
+            frame = frame.copy()
+            if "synthetic" not in frame.columns:
+                frame["synthetic"] = bool(region.synthetic)
+            layers[name] = frame
+    kpis = {name: dict(output.kpis) for name, output in outputs.items()}
+    extra: dict[str, Any] = {"planners": list(outputs)}
+    if decisions is not None:
+        extra["decisions_file"] = {"path": str(decisions), "sha256": file_sha256(decisions)}
+    prov = provenance(
+        region=region, scenario=scenario, scenario_path=scenario_path, layers=layers,
+        solvers={name: (o.result.summary() if o.result is not None else None)
+                 for name, o in outputs.items()},
+        extra=extra)
+    radius = scenario.chargers.service_radius_m if "chargers" in outputs else None
+    return Plan(region=region, scenario=scenario, outputs=outputs, kpis=kpis, provenance=prov,
+                metric_layers=layers, radius_m=radius)
+
+
+def _solver_options(scenario: Scenario, solver: str | SolverOptions | None,
+                    time_limit_s: float | None) -> SolverOptions:
+    if isinstance(solver, SolverOptions):
+        if time_limit_s is not None:
+            return replace(solver, time_limit_s=time_limit_s)
+        return solver
+    return solver_options(scenario.solver, time_limit_s=time_limit_s, name=solver,
+                          seed=scenario.seed)
+
+
+def run_plan(scenario: Scenario, source: RegionSource = RegionSource(), *, out: Path,
+             planners: Sequence[str] | None = None, decisions: Path | None = None,
+             solver: str | None = None, time_limit_s: float | None = None,
+             scenario_path: Path | None = DEFAULT_SCENARIO, progress: bool = False) -> PlanRun:
+    """Run the planners on one region and write the plan outputs into ``out``.
+
+    The CLI's ``plan`` command: :func:`make_plan`, then :meth:`Plan.write`.
+    """
+    plan = make_plan(scenario, source, planners=planners, decisions=decisions, solver=solver,
+                     time_limit_s=time_limit_s, scenario_path=scenario_path, progress=progress)
+    files = plan.write(out)
+    return PlanRun(plan=plan, out=Path(out), files=files)
 
 
 def _plan_map(region: Region, layers: Mapping[str, gpd.GeoDataFrame],

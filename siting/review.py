@@ -55,10 +55,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
+import siting.registry as registry
 from siting.config import ReviewSettings
 from siting.crs import estimate_metric_crs, is_metric
 from siting.errors import CRSError, InputError
 from siting.io import atomic_dir, atomic_path, write_json
+from siting.planners import ReviewRule
 
 logger = logging.getLogger(__name__)
 
@@ -67,10 +69,9 @@ __all__ = ["CONSTRAINT_LAYERS", "ITEM_LAYERS", "Decision", "Decisions", "ReviewF
            "read_decisions", "read_plan", "review_plan", "review_rules", "run_review",
            "write_decisions", "write_review"]
 
-ITEM_LAYERS = ("charging_stations", "logistics_parks", "heat_pipes")
+ITEM_LAYERS = tuple(registry.decidable_layers())
 CONSTRAINT_LAYERS = ("red_line", "farmland", "water")
-ITEM_TITLES = {"charging_stations": "Charging stations", "logistics_parks": "Logistics parks",
-               "heat_pipes": "Heat pipes"}
+ITEM_TITLES = {name: registry.layer_specs()[name].title for name in ITEM_LAYERS}
 CONSTRAINT_TITLES = {"red_line": "Ecological red line", "farmland": "Permanent basic farmland",
                      "water": "Water bodies"}
 FINDING_COLUMNS = ("item_layer", "item_id", "item_name", "constraint", "rule", "severity",
@@ -80,50 +81,14 @@ Severity = Literal["violation", "condition"]
 DECISION_VALUES = ("approved", "rejected")
 
 
-@dataclass(frozen=True)
-class Rule:
-    """One check: items of ``item_layer`` against ``constraint`` within ``buffer_m``."""
-
-    name: str
-    item_layer: str
-    constraint: str
-    buffer_m: float
-    severity: Severity
-    text: str
-    cost_cny_per_m: float = 0.0
+Rule = ReviewRule
+"""One check (declared by each planner beside its layers: :class:`~siting.planners.ReviewRule`)."""
 
 
 def review_rules(settings: ReviewSettings) -> tuple[Rule, ...]:
-    """The rules :func:`review_plan` applies, with the scenario's buffers."""
-    s = settings
-
-    def within(b: float) -> str:
-        return f" or within {b:,.0f} m of it" if b > 0 else ""
-
-    farm_sev: Severity = "condition" if s.pipe_farmland == "underground" else "violation"
-    surcharge = s.pipe_farmland_extra_cost_cny_per_m
-    farm_text = (f"may cross farmland only underground (+{surcharge:,.0f} CNY/m)"
-                 if farm_sev == "condition" else "may not cross farmland")
-    return (
-        Rule("station_in_red_line", "charging_stations", "red_line", s.station_red_line_buffer_m,
-             "violation", "no station inside the red line" + within(s.station_red_line_buffer_m)),
-        Rule("station_on_farmland", "charging_stations", "farmland", 0.0, "violation",
-             "no station on permanent basic farmland"),
-        Rule("station_in_water", "charging_stations", "water", 0.0, "violation",
-             "no station in a water body"),
-        Rule("park_in_red_line", "logistics_parks", "red_line", s.park_red_line_buffer_m,
-             "violation", "no park inside the red line" + within(s.park_red_line_buffer_m)),
-        Rule("park_near_water", "logistics_parks", "water", s.park_water_buffer_m, "violation",
-             f"a park keeps at least {s.park_water_buffer_m:,.0f} m from water"),
-        Rule("park_on_farmland", "logistics_parks", "farmland", 0.0, "violation",
-             "no park on permanent basic farmland"),
-        Rule("pipe_in_red_line", "heat_pipes", "red_line", 0.0, "violation",
-             "no pipe through the red line"),
-        Rule("pipe_across_farmland", "heat_pipes", "farmland", 0.0, farm_sev,
-             "a pipe " + farm_text, cost_cny_per_m=s.pipe_farmland_extra_cost_cny_per_m),
-        Rule("pipe_across_water", "heat_pipes", "water", 0.0, "condition",
-             "a pipe crossing water must be bored or bridged"),
-    )
+    """The rules :func:`review_plan` applies, with the scenario's buffers: each
+    planner's own (``siting/<planner>/layers.py``), in registry order."""
+    return registry.review_rules(settings)
 
 
 @dataclass(frozen=True)
@@ -421,7 +386,8 @@ def write_review(result: ReviewResult, out_dir: str | Path, *,
 
     All three are staged and moved in together (:func:`siting.io.atomic_dir`).
     """
-    from siting.maps import Kind, MapLayer, write_map
+    from siting.maps import MapLayer, write_map
+    from siting.maps.recipes import DrawContext
 
     out = Path(out_dir)
     table = result.findings.drop(columns="geometry")
@@ -455,21 +421,26 @@ def write_review(result: ReviewResult, out_dir: str | Path, *,
                                    "violation": "#b42318", "condition": "#f79009"}},
                                style={"color": "#b42318", "weight": 3, "fill_opacity": 0.5,
                                       "shape": "area"}))
+    specs = registry.layer_specs()
     for key in ITEM_LAYERS:
         frame = plan_layers.get(key)
         if frame is None or frame.empty:
             continue
+        spec = specs[key]
         frame = frame.copy()
         ids = frame["id"].astype(str) if "id" in frame else pd.Series(frame.index.astype(str),
                                                                         index=frame.index)
         frame["id"] = ids
         frame["review"] = ids.map(lambda i, k=key: status.get((k, i), "pass"))
         frame["findings"] = ids.map(lambda i, k=key: notes.get((k, i), ""))
-        kind: Kind = "lines" if key == "heat_pipes" else "points"
+        kind = spec.geometry
+        # clustered as on the plan map (its declared recipe decides)
+        cluster = spec.draw is not None and any(
+            m.cluster for m in spec.draw({key: frame}, DrawContext()) if m.key == key)
         layers.append(MapLayer(
-            key=key, frame=frame, title=ITEM_TITLES[key], kind=kind, id_field="id",
+            key=key, frame=frame, title=spec.title, kind=kind, id_field="id",
             name_field="name" if "name" in frame else None, decide=True,
-            cluster=key == "charging_stations", synthetic=key in syn,
+            cluster=cluster, synthetic=key in syn,
             fields=(("review", "Review", ""), ("findings", "Findings", "")),
             color_by={"field": "review", "categories": {"violation": "#b42318",
                                                         "condition": "#f79009",
@@ -590,8 +561,8 @@ class Decisions:
                          d.decision == "approved")
 
     def by_layer(self) -> dict[str, Any]:
-        """Layer -> :class:`siting.planning.ItemDecisions` (rejected and approved ids)."""
-        from siting.planning import ItemDecisions
+        """Layer -> :class:`siting.planners.ItemDecisions` (rejected and approved ids)."""
+        from siting.planners import ItemDecisions
 
         layers = dict.fromkeys(d.layer for d in self.items)
         return {layer: ItemDecisions(rejected=self.rejected(layer),

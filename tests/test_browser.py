@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_maps import EVIL, KPIS, make_plan
+from _toys import EVIL, KPIS, make_plan, plant_violations
 
 CHROMIUM = os.environ.get("SITING_CHROMIUM", "/usr/bin/chromium")
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -209,7 +209,6 @@ def test_decisions_survive_a_reload(open_page: Any, plan_html: Path) -> None:
 
 
 def test_review_and_diff_pages_work_offline(open_page: Any, tmp_path: Path) -> None:
-    from test_review import plant_violations
 
     from siting.config import ReviewSettings
     from siting.diff import diff_plans, write_diff
@@ -271,10 +270,11 @@ def test_reject_in_the_browser_then_replan_and_diff(open_page: Any, tmp_path: Pa
     with another planner (each run takes minutes)."""
     from siting.config import load_scenario
     from siting.diff import diff_plans
-    from siting.pipeline import PLANNERS, run_plan
+    from siting.pipeline import run_plan
+    from siting.registry import PLANNERS
 
-    module, _, layer = PLANNERS[planner]
-    pytest.importorskip(module, reason=f"the {planner} planner ({module}) has not landed yet")
+    layer = PLANNERS[planner].decision_layer
+    assert layer is not None
     scenario = load_scenario()
     run_a = run_plan(scenario, out=tmp_path / "A", planners=(planner,))
     items = run_a.outputs[planner].layers[layer]

@@ -24,6 +24,10 @@ def test_walkthrough_notebook_executes(tmp_path, monkeypatch):
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if o.get("output_type") == "error"]
     assert not errors
+    explore = next(c for c in nb.cells if c.cell_type == "code"
+                   and c.source.startswith("m = plan_a.explore()"))
+    html = "".join(o.get("data", {}).get("text/html", "") for o in explore.outputs)
+    assert "leaflet" in html.lower(), "Plan.explore() should render a folium map in the notebook"
     assert (tmp_path / "A" / "plan.html").is_file()
     assert (tmp_path / "B" / "plan.gpkg").is_file()
     assert (tmp_path / "diff" / "diff.html").is_file()

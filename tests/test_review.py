@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from _toys import CRS, X0, Y0, make_plan, plant_violations
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from shapely.geometry import LineString, Point
-from test_maps import CRS, X0, Y0, make_plan
+from shapely.geometry import Point
 
 from siting.config import ReviewSettings
 from siting.diff import diff_plans, format_diff, write_diff
@@ -42,21 +42,6 @@ RULES = ReviewSettings(station_red_line_buffer_m=0.0, park_water_buffer_m=500.0,
                        park_red_line_buffer_m=0.0, pipe_farmland="underground",
                        pipe_farmland_extra_cost_cny_per_m=1500.0)
 FARM_CROSSING_M = 2000.0 * math.hypot(1.0, 100.0 / 7000.0)   # hp-3 across the 2 km strip
-
-
-def plant_violations(layers: dict[str, gpd.GeoDataFrame]) -> dict[str, gpd.GeoDataFrame]:
-    """Four violations and two conditions, each worked out by hand."""
-    layers = {k: v.copy() for k, v in layers.items()}
-    st_ = layers["charging_stations"]
-    st_.loc[1, "geometry"] = Point(X0 + 22_000, Y0 + 2_000)         # inside the red line
-    st_.loc[2, "geometry"] = Point(X0 + 11_000, Y0 + 5_000)         # on farmland
-    parks = layers["logistics_parks"]
-    parks.loc[1, "geometry"] = Point(X0 + 5_000, Y0 - 3_700)        # 300 m from water
-    pipes = layers["heat_pipes"]
-    pipes.loc[0, "geometry"] = LineString([(X0 + 1_000, Y0 - 3_000), (X0 + 1_000, Y0 - 7_000)])
-    pipes.loc[1, "geometry"] = LineString([(X0 + 19_000, Y0 + 1_000), (X0 + 25_000, Y0 + 1_000)])
-    pipes.loc[2, "geometry"] = LineString([(X0 + 6_000, Y0 - 400), (X0 + 13_000, Y0 - 300)])
-    return layers
 
 
 def _constraints(layers: dict[str, gpd.GeoDataFrame]) -> dict[str, gpd.GeoDataFrame]:
@@ -397,7 +382,7 @@ def test_diff_needs_ids(tmp_path: Path) -> None:
 
 
 def test_decisions_by_layer_feed_the_planners(tmp_path: Path) -> None:
-    from siting.planning import ItemDecisions
+    from siting.planners import ItemDecisions
 
     path = write_decisions(tmp_path / "d.geojson", [
         Decision("charging_stations", "cs-0003", "rejected"),

@@ -1,0 +1,456 @@
+"""The offline map page: :class:`MapLayer` and :func:`write_map`, the general writer.
+
+Every page is one HTML file that needs no network:
+
+- Leaflet and its plugins (marker clustering, heat map, full screen, distance
+  measure) are inlined from the copies vendored from npm in :mod:`siting.assets`,
+  with their CSS images as ``data:`` URIs;
+- the data travel as one compact JSON block (rounded coordinates, column arrays),
+  drawn by ``siting/assets/map.js`` on a canvas renderer;
+- the default base map is drawn from the region's own main roads; OpenStreetMap and
+  Tianditu tiles are optional online layers (the Tianditu key is read at run time
+  from the URL fragment ``#tk=KEY`` or asked for once and kept in the browser, never
+  written into the file);
+- a Content-Security-Policy allows only the page's own script (by SHA-256) and, for
+  images, ``data:`` URIs and the two tile hosts, so nothing else can load or run.
+
+Names from OSM or user files never become markup: the JSON is escaped for embedding
+in ``<script>`` and the page writes every value with ``textContent``.
+
+This module knows no planner: :mod:`siting.maps.plan` composes the plan and region
+maps from the planners' declared recipes, and :mod:`siting.review` and
+:mod:`siting.diff` write their maps and tables through :func:`write_map`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import logging
+import math
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from siting._version import OSM_ATTRIBUTION, __version__
+from siting.errors import InputError, SitingError
+from siting.io import atomic_path, digest
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["MAP_CRS", "Kind", "MapLayer", "display_column", "format_value", "heat_points",
+           "label_unit", "map_bounds", "map_url", "to_map_crs", "write_map"]
+
+MAP_CRS = "EPSG:4326"
+DECIMALS = 5                     # ~1.1 m at Zibo's latitude
+MAIN_ROADS = {"motorway": ("#d4883a", 2.6), "trunk": ("#e3a857", 2.2),
+              "primary": ("#b9b3a8", 1.6), "secondary": ("#cfcac1", 1.0)}
+RAMP_FLOW = ((255, 237, 160), (254, 178, 76), (240, 59, 32), (128, 0, 38))
+PERCENT = {"utilisation", "utilization", "coverage_share", "loss_share", "share"}
+HIDDEN_COLUMNS = {"geometry", "synthetic", "lon", "lat", "x", "y", "u", "v", "key"}
+MAX_POPUP_FIELDS = 14
+
+
+Kind = Literal["points", "lines", "polygons", "heat", "circles"]
+
+
+@dataclass(frozen=True)
+class MapLayer:
+    """One toggleable overlay.
+
+    Attributes:
+        key: layer id (``"charging_stations"``); decisions and table links use it.
+        frame: the features, any CRS (drawn in EPSG:4326).
+        title: name in the layer control and legend.
+        kind: ``points``, ``lines``, ``polygons``, ``heat`` (``style["weight"]`` names
+            the weight column) or ``circles`` (``style["of"]``: a points layer key,
+            ``style["radius_m"]``: circle radius; ``frame`` unused).
+        fields: popup rows as ``(column, label, unit)``; missing columns are skipped.
+        name_field, id_field: columns naming and identifying each feature.
+        decide: add approve/reject controls (needs ``id_field``).
+        cluster: cluster points (the cluster label sums ``size``'s column).
+        size, width: ``{"field", "lo", "hi", "label"}``: radius / line width scaled
+            over the column's range (square-root scaled for sizes).
+        color_by: ``{"field", "label"}`` for a colour ramp, or ``{"field",
+            "categories": {value: colour}}``.
+        style: ``color``, ``radius``, ``weight``, ``fill_opacity``, ``dash``,
+            ``interactive``, legend ``shape`` and ``note``.
+        z: drawing order among a plan's overlays (:func:`siting.maps.plan.plan_layers`
+            sorts by it, lower first); ``None`` takes the ``z`` of the
+            :class:`~siting.planners.LayerSpec` whose recipe drew it. :func:`write_map`
+            draws layers in the order given.
+    """
+
+    key: str
+    frame: gpd.GeoDataFrame
+    title: str
+    kind: Kind
+    fields: tuple[tuple[str, str, str], ...] = ()
+    name_field: str | None = None
+    id_field: str | None = None
+    show: bool = True
+    synthetic: bool = False
+    decide: bool = False
+    cluster: bool = False
+    size: Mapping[str, Any] | None = None
+    width: Mapping[str, Any] | None = None
+    color_by: Mapping[str, Any] | None = None
+    style: Mapping[str, Any] = field(default_factory=dict)
+    z: int | None = None
+
+
+# ------------------------------------------------------------------ the writer
+
+def write_map(
+    path: str | Path,
+    layers: Sequence[MapLayer],
+    *,
+    title: str,
+    subtitle: str = "",
+    kpis: Mapping[str, Any] | None = None,
+    attribution: Sequence[str] = (),
+    synthetic: Collection[str] = frozenset(),
+    basemap: gpd.GeoDataFrame | None = None,
+    table: Mapping[str, Any] | None = None,
+    plan_id: str | None = None,
+    online_basemaps: bool = True,
+    bounds_from: Sequence[gpd.GeoDataFrame] | None = None,
+    decisions: bool = True,
+) -> Path:
+    """Write one self-contained map page; the general writer behind every map here.
+
+    ``table`` is an optional data table under the map: ``{"title", "columns",
+    "rows", "link", "empty"}``; ``link`` is ``(layer column, id column)`` or
+    ``(layer column, id column, prefix column)`` (indexes into each row): clicking a
+    row opens the popup of item ``id`` in map layer ``[prefix:]layer``. Returns ``path``.
+    """
+    path = Path(path)
+    specs = [_layer_spec(layer, decisions=decisions) for layer in layers]
+    frames = [f for f in (bounds_from or [lyr.frame for lyr in layers]) if len(f)]
+    bounds = map_bounds(frames)
+    roads = _basemap_spec(basemap, bounds)
+    credits = list(dict.fromkeys([*attribution, OSM_ATTRIBUTION]))
+    syn = sorted(set(synthetic))
+    data: dict[str, Any] = {
+        "title": title, "subtitle": subtitle, "bounds": bounds,
+        "attribution": credits,
+        "syntheticNote": ("synthetic layers: " + ", ".join(syn)) if syn else "",
+        "basemap": {"offlineName": "Offline: region roads" if roads else "Offline (no tiles)",
+                    "roads": roads, "online": online_basemaps},
+        "kpis": _kpi_rows(kpis or {}),
+        "layers": specs,
+        "table": _table_spec(table) if table is not None else None,
+    }
+    payload = _json(data)
+    data["planId"] = plan_id or digest(payload)[:16]
+    page = _page(title, _json(data), online=online_basemaps)
+    with atomic_path(path) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    logger.info("wrote %s (%.2f MB, %d layers)", path, len(page.encode()) / 1e6, len(specs))
+    return path
+
+
+# ------------------------------------------------------------------ encoding
+
+def _layer_spec(layer: MapLayer, *, decisions: bool) -> dict[str, Any]:
+    st = dict(layer.style)
+    spec: dict[str, Any] = {
+        "id": layer.key, "title": layer.title, "kind": layer.kind, "show": layer.show,
+        "synthetic": layer.synthetic, "color": st.get("color", "#2b6cb0"),
+        "radius": st.get("radius", 5), "weight": st.get("weight", 2),
+        "fillOpacity": st.get("fill_opacity", 0.2), "dash": st.get("dash"),
+        "interactive": st.get("interactive", True), "cluster": layer.cluster,
+        "decide": bool(layer.decide and decisions),
+        "legend": {"shape": st.get("shape", "point"), "color": st.get("color"),
+                   "fill": st.get("color") if st.get("shape") == "point" else None,
+                   "note": st.get("note")},
+    }
+    if layer.kind == "circles":
+        spec.update(of=st["of"], radius_m=st["radius_m"], legend={
+            "shape": "area", "color": st.get("color"), "fill": st.get("color"),
+            "note": f"{st['radius_m']:,.0f} m around each station"})
+        return spec
+    frame = to_map_crs(layer.frame, what=f"layer {layer.key!r}")
+    if layer.kind == "heat":
+        spec["data"] = {"points": heat_points(frame, st["weight"])}
+        spec["legend"] = None
+        return spec
+    frame = frame[~frame.geometry.is_empty & frame.geometry.notna()]
+    columns = [f[0] for f in layer.fields]
+    for extra in (layer.name_field, layer.id_field,
+                  (layer.size or {}).get("field"), (layer.width or {}).get("field"),
+                  (layer.color_by or {}).get("field")):
+        if extra and extra not in columns:
+            columns.append(extra)
+    frame = frame.copy()
+    if layer.id_field and layer.id_field not in frame.columns:
+        frame[layer.id_field] = [str(i) for i in frame.index]
+    if layer.id_field:
+        ids = frame[layer.id_field].astype(str)
+        dup = ids[ids.duplicated()].unique()
+        if len(dup):
+            raise InputError(f"layer {layer.key!r}: column {layer.id_field!r} has duplicate ids "
+                             f"{list(dup[:5])}; each item needs a unique id for review decisions")
+    props = {c: _column(frame[c], percent=c in PERCENT) for c in columns if c in frame.columns}
+    if layer.id_field:
+        props[layer.id_field] = frame[layer.id_field].astype(str).tolist()
+    spec.update(fields=[list(f) for f in layer.fields if f[0] in frame.columns],
+                nameField=layer.name_field, idField=layer.id_field)
+    for name, rule in (("size", layer.size), ("width", layer.width)):
+        spec[name] = _range_rule(frame, rule) if rule else None
+    spec["colorBy"] = _colour_rule(frame, layer.color_by) if layer.color_by else None
+    if layer.kind == "points":
+        pts = frame.geometry.representative_point()
+        spec["data"] = {"x": np.round(pts.x.to_numpy(), DECIMALS).tolist(),
+                        "y": np.round(pts.y.to_numpy(), DECIMALS).tolist(), "props": props}
+    else:
+        tolerance = st.get("simplify_deg", 1e-4 if layer.kind == "polygons" else 2e-5)
+        spec["data"] = {"geoms": _geoms(frame.geometry, tolerance), "props": props}
+    return spec
+
+
+def _column(series: pd.Series, *, percent: bool) -> list[Any]:
+    """A JSON-ready column: NaN -> null, numpy -> Python, floats rounded."""
+    if pd.api.types.is_bool_dtype(series):
+        return [bool(v) for v in series]
+    if pd.api.types.is_numeric_dtype(series):
+        values = series.astype(float).to_numpy()
+        if percent and np.nanmax(np.abs(values), initial=0) <= 1.0:
+            values = values * 100
+        out = np.round(values, 1 if percent else 3)
+        ints = pd.api.types.is_integer_dtype(series)
+        return [None if not math.isfinite(v) else int(v) if ints else float(v) for v in out]
+    return [None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+            for v in series]
+
+
+def display_column(series: pd.Series, unit: str = "") -> list[str]:
+    """A column as the page's popups show it: ``"45.2 %"``, ``"1,200 m"``, ``"–"``.
+
+    Shares (:data:`PERCENT` columns) are shown in percent, as on the offline page.
+    """
+    return [format_value(v, unit) for v in _column(series, percent=series.name in PERCENT)]
+
+
+def format_value(value: Any, unit: str = "") -> str:
+    """One popup value as text, as ``siting/assets/map.js`` writes it (``fmt``)."""
+    if value is None or value == "":
+        return "–"
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, int | float | np.number):
+        v = float(value)
+        if not math.isfinite(v):
+            return "–"
+        a = abs(v)
+        if v.is_integer() or a >= 100:
+            text = f"{round(v):,}"
+        elif a >= 1:
+            text = f"{v:.2f}".rstrip("0").rstrip(".")
+        else:
+            text = f"{v:.3g}"
+        return f"{text} {unit}" if unit else text
+    return f"{value} {unit}" if unit else str(value)
+
+
+def _range_rule(frame: gpd.GeoDataFrame, rule: Mapping[str, Any]) -> dict[str, Any] | None:
+    col = rule["field"]
+    if col not in frame.columns or not pd.api.types.is_numeric_dtype(frame[col]):
+        return None
+    values = frame[col].astype(float)
+    lo, hi = (float(values.min()), float(values.max())) if values.notna().any() else (0.0, 1.0)
+    return {"field": col, "min": lo, "max": hi, "lo": rule["lo"], "hi": rule["hi"],
+            "sqrt": True, "label": rule.get("label", col)}
+
+
+def _colour_rule(frame: gpd.GeoDataFrame, rule: Mapping[str, Any]) -> dict[str, Any] | None:
+    col = rule["field"]
+    if col not in frame.columns:
+        return None
+    if "categories" in rule:
+        return {"field": col, "categories": dict(rule["categories"])}
+    values = frame[col].astype(float)
+    return {"field": col, "min": float(values.min()), "max": float(values.max()),
+            "ramp": [list(c) for c in RAMP_FLOW], "label": rule.get("label", col)}
+
+
+def _geoms(geoms: gpd.GeoSeries, tolerance_deg: float) -> list[dict[str, Any]]:
+    """GeoJSON geometries, simplified (tolerance in degrees) and rounded."""
+    arr = shapely.simplify(geoms.to_numpy(), tolerance_deg, preserve_topology=True)
+    arr = shapely.set_precision(arr, 10 ** -DECIMALS)
+    out = []
+    for g in arr:
+        out.append(json.loads(shapely.to_geojson(g), parse_float=lambda s: round(float(s),
+                                                                              DECIMALS)))
+    return out
+
+
+def heat_points(cells: gpd.GeoDataFrame, weight: str) -> list[float]:
+    """Flat ``[lat, lon, w, ...]`` with ``w`` scaled to [0, 1] by the 99th percentile."""
+    values = cells[weight].astype(float).fillna(0).to_numpy()
+    keep = values > 0
+    pts = cells.geometry.representative_point()[keep]
+    values = values[keep]
+    top = float(np.percentile(values, 99)) if len(values) else 1.0
+    w = np.clip(values / (top or 1.0), 0, 1)
+    flat = np.column_stack([np.round(pts.y.to_numpy(), 4), np.round(pts.x.to_numpy(), 4),
+                            np.round(w, 2)]).ravel()
+    return flat.tolist()
+
+
+def _basemap_spec(roads: gpd.GeoDataFrame | None, bounds: list[list[float]]
+                  ) -> list[dict[str, Any]]:
+    """Main roads merged into one geometry per class, drawn as the offline base."""
+    if roads is None or roads.empty or "highway" not in roads.columns:
+        return []
+    roads = to_map_crs(roads, what="basemap roads")
+    highway = roads["highway"].astype(str)
+    out = []
+    for cls, (colour, weight) in reversed(MAIN_ROADS.items()):
+        part = roads[highway.str.startswith(cls)]
+        if part.empty:
+            continue
+        merged = shapely.line_merge(shapely.union_all(
+            shapely.simplify(part.geometry.to_numpy(), 1.5e-4)))
+        geom = _geoms(gpd.GeoSeries([merged], crs=MAP_CRS), 0.0)[0]
+        out.append({"class": cls, "color": colour, "weight": weight, "geometry": geom})
+    return out
+
+
+# ------------------------------------------------------------------ helpers
+
+def to_map_crs(frame: gpd.GeoDataFrame, *, what: str) -> gpd.GeoDataFrame:
+    """``frame`` in EPSG:4326; ``what`` names it in the error when it has no CRS."""
+    if frame.crs is None:
+        raise InputError(f"{what} has no CRS; set it (e.g. frame.set_crs('EPSG:4326')) "
+                         "before drawing it on a map")
+    return frame.to_crs(MAP_CRS)
+
+
+def map_bounds(frames: Sequence[gpd.GeoDataFrame]) -> list[list[float]]:
+    """``[[south, west], [north, east]]`` around ``frames`` (the world when empty)."""
+    boxes = [np.asarray(to_map_crs(f, what="map layer").total_bounds) for f in frames]
+    boxes = [b for b in boxes if np.isfinite(b).all()]
+    if not boxes:
+        return [[-60.0, -170.0], [75.0, 170.0]]
+    b = np.vstack(boxes)
+    return [[float(b[:, 1].min()), float(b[:, 0].min())],
+            [float(b[:, 3].max()), float(b[:, 2].max())]]
+
+
+def label_unit(col: str) -> tuple[str, str]:
+    """A column's label and unit from its name: ``"length_m"`` -> ``("Length", "m")``."""
+    units = {"_mw_e": "MWe", "_gj": "GJ", "_m": "m", "_km": "km", "_mw": "MW", "_kw": "kW",
+             "_mt": "Mt", "_km2": "km²",
+             "_cny": "CNY", "_min": "min", "_minutes": "min", "_kv": "kV", "_t": "t"}
+    for suffix, unit in units.items():
+        if col.endswith(suffix):
+            return col[: -len(suffix)].replace("_", " ").capitalize(), unit
+    return col.replace("_", " ").capitalize(), ""
+
+
+def _kpi_rows(kpis: Mapping[str, Any]) -> list[dict[str, Any]]:
+    groups = []
+    for group, values in kpis.items():
+        if isinstance(values, Mapping):
+            rows = [[_kpi_label(k, v), _format_kpi(k, v)] for k, v in values.items()
+                    if not isinstance(v, Mapping | list)]
+            groups.append({"group": str(group), "rows": rows})
+        else:
+            groups.append({"group": "", "rows": [[str(group), _format_kpi(str(group), values)]]})
+    return groups
+
+
+def _kpi_label(key: str, value: Any) -> str:
+    """``pipes_km`` -> "Pipes"; with "(km)" when the value is preformatted text."""
+    label, unit = label_unit(key)
+    return f"{label} ({unit})" if unit and isinstance(value, str) else label
+
+
+def _format_kpi(key: str, value: Any) -> str:
+    """A KPI value as text: shares as %, metres as m/km, seconds as s, big numbers with commas."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        return str(value)
+    v = float(value)
+    if not math.isfinite(v):
+        return str(value)
+    if key.endswith(("_share", "_gap")) or key in PERCENT:
+        return f"{v * 100:.1f} %" if abs(v) <= 1.5 else f"{v:.1f} %"
+    if key.endswith("_m"):
+        return f"{v / 1000:,.2f} km" if abs(v) >= 10_000 else f"{v:,.0f} m"
+    if key.endswith(("_seconds", "_s")):
+        return f"{v:,.1f} s"
+    unit = label_unit(key)[1]
+    text = f"{v:,.0f}" if v.is_integer() or abs(v) >= 1000 else f"{v:,.3g}"
+    return f"{text} {unit}".strip()
+
+
+def _table_spec(table: Mapping[str, Any]) -> dict[str, Any]:
+    rows = [[_cell(v) for v in row] for row in table["rows"]]
+    return {"title": str(table.get("title", "")), "columns": [str(c) for c in table["columns"]],
+            "rows": rows, "link": list(table["link"]) if table.get("link") else None,
+            "empty": str(table.get("empty", "no rows"))}
+
+
+def _cell(value: Any) -> Any:
+    if value is None or isinstance(value, str | bool):
+        return value
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return None if not math.isfinite(float(value)) else round(float(value), 3)
+    return str(value)
+
+
+def _json(data: Any) -> str:
+    """Compact JSON that is safe inside ``<script>``: ``<``, ``>``, ``&`` escaped."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def _page(title: str, data_json: str, *, online: bool) -> str:
+    from siting.assets import inline_bundle
+
+    css, js = inline_bundle()
+    if "</script" in js.lower() or "</style" in css.lower():
+        raise SitingError("a vendored map asset contains a closing </script> or </style> tag "
+                          "and cannot be inlined; check siting/assets")
+    script_hash = base64.b64encode(hashlib.sha256(js.encode("utf-8")).digest()).decode()
+    tiles = " https://tile.openstreetmap.org https://*.tianditu.gov.cn" if online else ""
+    csp = (f"default-src 'none'; script-src 'sha256-{script_hash}'; style-src 'unsafe-inline'; "
+           f"img-src data: blob:{tiles}; font-src data:; connect-src 'none'; "
+           "base-uri 'none'; form-action 'none'; object-src 'none'")
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        f"<meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\">\n"
+        f"<meta name=\"generator\" content=\"siting {__version__}\">\n"
+        f"<title>{html.escape(title)}</title>\n<style>\n{css}\n</style>\n</head>\n<body>\n"
+        "<div id=\"map\"></div>\n<noscript>This map needs JavaScript.</noscript>\n"
+        f"<script type=\"application/json\" id=\"siting-data\">{data_json}</script>\n"
+        f"<script>{js}</script>\n</body>\n</html>\n")
+
+
+def map_url(path: str | Path, *, tianditu_key: str | None = None) -> str:
+    """A ``file://`` URL that opens the map at ``path``, with a Tianditu key if any.
+
+    The key (argument, else ``$TIANDITU_KEY``) goes into the URL fragment, which the
+    page reads at run time and which browsers never send to a server; it is never
+    written into the HTML file.
+    """
+    import os
+
+    key = tianditu_key or os.environ.get("TIANDITU_KEY")
+    uri = Path(path).resolve().as_uri()
+    return f"{uri}#tk={key}" if key else uri
