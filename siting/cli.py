@@ -149,12 +149,27 @@ def cmd_plan(args: argparse.Namespace) -> int:
                        decisions=args.decisions, solver=args.solver,
                        time_limit_s=args.time_limit, progress=not args.quiet)
     files = plan.write(args.out)
-    print(f"Plan for {plan.region.name}: " + ", ".join(plan.kpis))
-    for name, section in plan.kpis.items():
-        shown = {k: v for k, v in section.items() if not isinstance(v, dict | list)}
+    print(f"Plan for {plan.region.name}: " + ", ".join(plan.outputs))
+    for name in plan.outputs:
+        shown = {k: v for k, v in plan.kpis[name].items() if not isinstance(v, dict | list)}
         print(f"  {name}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in shown.items()))
+    print(_format_targets(plan.kpis.get("targets", [])))
     print("Wrote: " + ", ".join(str(p) for p in files))
     return 0
+
+
+def _format_targets(targets: list) -> str:  # type: ignore[type-arg]
+    """The targets table printed after every plan: met or not, and the shortfall."""
+    from siting.maps.page import format_target
+
+    if not targets:
+        return "Targets: none for these planners"
+    met = sum(bool(t["met"]) for t in targets)
+    width = max(len(t["id"]) for t in targets)
+    lines = [f"Targets: {met} of {len(targets)} met"]
+    lines += [f"  {'ok ' if t['met'] else 'NO '} {t['id']:<{width}}  {format_target(t)}"
+              for t in targets]
+    return "\n".join(lines)
 
 
 def _fmt(value: object) -> str:

@@ -130,6 +130,7 @@ class ChargerSettings(_Section):
     stage_years: PosInt = 5
     pile_ratio_shortfall_cny_per_pile: NonNeg = 1000.0
     existing_station_piles: NonNegInt = 4
+    residential_reserved_share: Share = 1.0
     site_types: dict[str, ChargerSiteType] = Field(default_factory=_default_site_types)
 
     @model_validator(mode="after")
@@ -218,6 +219,13 @@ class HeatSettings(_Section):
         return self
 
 
+class FleetSettings(_Section):
+    """Fleet electrification targets (reported; no fleet demand is modelled yet)."""
+
+    bus_nev_share_2025: Share = 1.0
+    taxi_nev_share_2025: Share = 0.8
+
+
 class ReviewSettings(_Section):
     station_red_line_buffer_m: NonNeg = 0.0
     park_water_buffer_m: NonNeg = 500.0
@@ -235,6 +243,7 @@ class Scenario(_Section):
     chargers: ChargerSettings
     logistics: LogisticsSettings
     heat: HeatSettings
+    fleet: FleetSettings = FleetSettings()
     review: ReviewSettings = ReviewSettings()
 
     @property

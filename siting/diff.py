@@ -185,6 +185,9 @@ def _kpi_deltas(a: Mapping[str, Any], b: Mapping[str, Any]) -> pd.DataFrame:
     rows = []
     for group in dict.fromkeys([*a, *b]):
         ga, gb = a.get(group, {}), b.get(group, {})
+        if group == "targets":  # a list of targets: compare what each achieved, by id
+            ga, gb = ({t["id"]: t.get("achieved") for t in g if isinstance(t, Mapping)}
+                      if isinstance(g, list) else {} for g in (ga, gb))
         if not isinstance(ga, Mapping) or not isinstance(gb, Mapping):
             ga, gb = {group: ga}, {group: gb}
         for key in dict.fromkeys([*ga, *gb]):

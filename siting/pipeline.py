@@ -223,7 +223,8 @@ class Plan:
         region: the region planned (metric CRS inside).
         scenario: the validated scenario.
         outputs: planner name -> :class:`~siting.planners.PlannerOutput` (metric CRS).
-        kpis: the ``kpis.json`` content: one section per planner.
+        kpis: the ``kpis.json`` content: ``targets`` (the plan's targets, each met or
+            not, with the shortfall) and one section per planner.
         provenance: the ``provenance.json`` content (inputs, scenario, seed, versions,
             solvers, time).
         layers: every ``plan.gpkg`` layer, in EPSG:4326 (the region's context layers,
@@ -343,7 +344,15 @@ def make_plan(scenario: Scenario, source: RegionSource | Region = RegionSource()
             if "synthetic" not in frame.columns:
                 frame["synthetic"] = bool(region.synthetic)
             layers[name] = frame
-    kpis = {name: dict(output.kpis) for name, output in outputs.items()}
+    targets = [target.to_dict() for spec in specs if spec.targets is not None
+               for target in spec.targets(outputs[spec.name].kpis, scenario)]
+    kpis: dict[str, Any] = {"targets": targets}
+    kpis.update({name: dict(output.kpis) for name, output in outputs.items()})
+    for target in targets:
+        if not target["met"]:
+            logger.warning("target %s not met: %s (%s %s, achieved %s)", target["id"],
+                           target["text"], target["comparison"], target["target"],
+                           target["achieved"])
     extra: dict[str, Any] = {"planners": list(outputs)}
     if decisions is not None:
         extra["decisions_file"] = {"path": str(decisions), "sha256": file_sha256(decisions)}

@@ -25,6 +25,8 @@ holds:
   line of the registry.
 - ``requires``: the region layers it reads (any one of each group), checked before
   any solving.
+- ``targets``: the plan's targets it answers for, as :class:`Target` objects from its
+  KPIs and the scenario (``kpis.json`` ``targets``; met or not, with the shortfall).
 
 Each package also exposes its two ways in (STYLE.md): a pure-array problem
 (``ChargerProblem.from_costs``, ``LogisticsProblem.from_costs``,
@@ -55,7 +57,7 @@ if TYPE_CHECKING:
     from siting.region import Region
 
 __all__ = ["ItemDecisions", "LayerSpec", "Planner", "PlannerOutput", "PlannerSpec",
-           "ReviewRule", "finish", "solver_kpis", "solver_options"]
+           "ReviewRule", "Target", "finish", "solver_kpis", "solver_options"]
 
 Geometry = Literal["points", "lines", "polygons"]
 Severity = Literal["violation", "condition"]
@@ -133,6 +135,48 @@ class LayerSpec:
     z: int = 50
 
 
+@dataclass(frozen=True)
+class Target:
+    """A target of the plan (or an assumed one) and what the plan achieved.
+
+    ``met`` is ``achieved >= target`` (``comparison=">="``) or ``achieved > target``
+    (``">"``); ``achieved=None`` means the model does not represent it, and it is
+    reported not met. ``source`` is ``"plan"`` for the carbon-peak plan's own
+    numbers, ``"assumption"`` otherwise.
+    """
+
+    id: str
+    text: str
+    target: float
+    achieved: float | None
+    unit: str
+    source: Literal["plan", "assumption"]
+    comparison: Literal[">=", ">"] = ">="
+    note: str = ""
+
+    @property
+    def met(self) -> bool:
+        if self.achieved is None or not math.isfinite(self.achieved):
+            return False
+        tol = 1e-9 * max(1.0, abs(self.target))
+        if self.comparison == ">":
+            return self.achieved > self.target + tol
+        return self.achieved >= self.target - tol
+
+    @property
+    def shortfall(self) -> float | None:
+        """How far the plan falls short (``None`` when not modelled; 0 when met)."""
+        if self.achieved is None:
+            return None
+        return 0.0 if self.met else float(self.target - self.achieved)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "text": self.text, "target": self.target,
+                "achieved": self.achieved, "unit": self.unit, "met": self.met,
+                "shortfall": self.shortfall, "comparison": self.comparison,
+                "source": self.source, "note": self.note}
+
+
 class Planner(Protocol):
     """The callable a :class:`PlannerSpec` runs (see the module docstring)."""
 
@@ -150,6 +194,7 @@ class PlannerSpec:
     plan: Planner
     layers: tuple[LayerSpec, ...]
     requires: tuple[tuple[str, ...], ...] = ()
+    targets: Callable[[Mapping[str, Any], Scenario], tuple[Target, ...]] | None = None
 
     def __post_init__(self) -> None:
         decidable = [spec.name for spec in self.layers if spec.decidable]

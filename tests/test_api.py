@@ -45,6 +45,11 @@ def test_plan_returns_the_chargers_plan_in_memory(charger_plan):
     assert all(frame.crs.to_epsg() == 4326 for frame in layers.values())
     assert int(layers["charging_stations"]["piles"].sum()) >= 40000
     assert plan.provenance["planners"] == ["chargers"]
+    targets = {t["id"]: t for t in plan.kpis["targets"]}
+    assert list(plan.kpis)[0] == "targets" and "logistics.parks" not in targets
+    nev = targets["chargers.nev_2025"]
+    assert nev["target"] == 110_000 and nev["source"] == "plan"
+    assert nev["met"] == (plan.kpis["chargers"]["nev_served"] >= 110_000)
     assert plan.provenance["layers"]["demand_cells"]["synthetic"] is True
 
 

@@ -53,6 +53,11 @@ def test_plan_outputs_follow_the_contract(logistics_plan):
     assert {"parks", "freight_mt", "rail_access_max_m", "status", "mip_gap",
             "solve_seconds"} <= set(kpis["logistics"])
     assert kpis["logistics"]["freight_mt"] >= 18.5 - 1e-6
+    targets = {t["id"]: t for t in kpis["targets"]}
+    assert set(targets) == {"logistics.parks", "logistics.freight_mt"}
+    for target in targets.values():
+        assert {"id", "text", "target", "achieved", "unit", "met", "source"} <= set(target)
+        assert target["met"] is True and target["source"] == "plan"
     prov = json.loads((out / "provenance.json").read_text(encoding="utf-8"))
     assert prov["solvers"]["logistics"]["solver"] == "highs"
     assert prov["solvers"]["logistics"]["status"] in ("optimal", "time_limit_feasible")

@@ -18,10 +18,11 @@ from siting.chargers.layers import LAYERS
 from siting.chargers.planner import plan_chargers
 from siting.chargers.problem import ChargerProblem, ChargerSolution, PileType
 from siting.chargers.solve import solve_chargers
+from siting.chargers.targets import charger_targets
 from siting.planners import PlannerSpec
 
 __all__ = ["PLANNER", "ChargerProblem", "ChargerSolution", "PileType", "plan_chargers",
            "solve_chargers"]
 
 PLANNER = PlannerSpec(name="chargers", title="Charging piles", plan=plan_chargers,
-                      layers=LAYERS, requires=(("pois", "land_use"),))
+                      layers=LAYERS, targets=charger_targets, requires=(("pois", "land_use"),))

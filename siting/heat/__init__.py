@@ -17,10 +17,11 @@ from siting.heat.layers import LAYERS
 from siting.heat.planner import plan_heat
 from siting.heat.problem import HeatNetworkProblem, HeatSolution, PipeCatalogue
 from siting.heat.solve import solve_heat
+from siting.heat.targets import heat_targets
 from siting.planners import PlannerSpec
 
 __all__ = ["PLANNER", "HeatNetworkProblem", "HeatSolution", "PipeCatalogue", "plan_heat",
            "solve_heat"]
 
 PLANNER = PlannerSpec(name="heat", title="Waste-heat network", plan=plan_heat, layers=LAYERS,
-                      requires=(("heat_sources",),))
+                      targets=heat_targets, requires=(("heat_sources",),))

@@ -17,10 +17,12 @@ from siting.logistics.layers import LAYERS
 from siting.logistics.planner import plan_logistics
 from siting.logistics.problem import LogisticsProblem
 from siting.logistics.solve import LogisticsSolution, solve_logistics
+from siting.logistics.targets import logistics_targets
 from siting.planners import PlannerSpec
 
 __all__ = ["PLANNER", "LogisticsProblem", "LogisticsSolution", "plan_logistics",
            "solve_logistics"]
 
 PLANNER = PlannerSpec(name="logistics", title="Green logistics parks", plan=plan_logistics,
-                      layers=LAYERS, requires=(("rail_stations",), ("industrial_zones",)))
+                      layers=LAYERS, targets=logistics_targets,
+                      requires=(("rail_stations",), ("industrial_zones",)))

@@ -276,3 +276,19 @@ def test_heat_points_scale_to_unit_weights() -> None:
     assert (flat[:, 2] >= 0).all() and (flat[:, 2] <= 1).all()
     assert len(flat) == int((cells["ev_sessions_day"] > 0).sum())
     assert pd.Series(flat[:, 2]).max() == 1.0
+
+
+def test_the_kpi_panel_shows_the_targets_first(tmp_path):
+    from siting.planners import Target
+
+    targets = [Target("chargers.nev_2025", "NEVs served", 110_000, 101_848, "NEVs",
+                      "plan").to_dict(),
+               Target("fleet.bus_nev_share", "NEV buses", 1.0, None, "share", "plan").to_dict()]
+    path = plan_map(make_plan(), tmp_path / "plan.html", kpis={**KPIS, "targets": targets},
+                    title="t")
+    groups = _data(path.read_text(encoding="utf-8"))["kpis"]
+    assert groups[0]["group"] == "Targets of the plan"
+    assert groups[0]["rows"] == [
+        ["NEVs served", "101,848 / 110,000 NEVs: NOT MET, short 8,152"],
+        ["NEV buses", "– / 100.0 %: NOT MET (not modelled)"]]
+    assert [g["group"] for g in groups[1:]] == ["chargers", "heat"]
