@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -235,15 +235,19 @@ class Plan:
     notebook, as :meth:`geopandas.GeoDataFrame.explore` does.
     """
 
-    region: Region
-    scenario: Scenario
-    outputs: Mapping[str, PlannerOutput]
-    kpis: Mapping[str, Any]
-    provenance: Mapping[str, Any]
+    region: Region = field(repr=False)
+    scenario: Scenario = field(repr=False)
+    outputs: Mapping[str, PlannerOutput] = field(repr=False)
+    kpis: Mapping[str, Any] = field(repr=False)
+    provenance: Mapping[str, Any] = field(repr=False)
     metric_layers: Mapping[str, gpd.GeoDataFrame] = field(repr=False)
-    radius_m: float | None = None
+    radius_m: float | None = field(default=None, repr=False)
 
-    @property
+    def __repr__(self) -> str:
+        return (f"Plan({self.region.name!r}, planners={list(self.outputs)}, "
+                f"layers={len(self.metric_layers)})")
+
+    @cached_property
     def layers(self) -> dict[str, gpd.GeoDataFrame]:
         """Every plan layer in EPSG:4326 (what ``plan.gpkg`` holds)."""
         from siting.export import EDGE_CRS
@@ -274,7 +278,8 @@ class Plan:
         return files
 
     def explore(self, **kwargs: Any) -> Any:
-        """An interactive :class:`folium.Map` of the plan (see :func:`siting.maps.explore`)."""
+        """An interactive :class:`folium.Map` of the plan (see
+        :func:`siting.maps.explore.explore_plan`)."""
         from siting.maps.explore import explore_plan
 
         return explore_plan(self, **kwargs)
@@ -323,20 +328,19 @@ def make_plan(scenario: Scenario, source: RegionSource | Region = RegionSource()
     specs = planner_specs(planners)
     per_planner = plan_decisions(decisions)
     options = _solver_options(scenario, solver, time_limit_s)
-    with tempfile.TemporaryDirectory(prefix="siting-region-") as work:
-        if isinstance(source, Region):
-            region = source
-        else:
-            region = build_region(scenario, source, workdir=Path(work), progress=progress)
-        check_planner_layers(region, [s.name for s in specs])
-        demand = region_demand(region, scenario)
-        outputs: dict[str, PlannerOutput] = {}
-        for spec in specs:
-            logger.info("planning %s", spec.name)
-            outputs[spec.name] = spec.plan(region, demand, scenario,
-                                           decisions=per_planner[spec.name], solver=options,
-                                           progress=progress)
-        context = region_layers(region, extra={"demand_cells": demand})
+    # the region's rasters go to the content-keyed cache (not a temporary folder) so
+    # the returned Plan's region stays usable, e.g. siting.plan(region=plan.region)
+    region = source if isinstance(source, Region) else build_region(
+        scenario, source, progress=progress)
+    check_planner_layers(region, [s.name for s in specs])
+    demand = region_demand(region, scenario)
+    outputs: dict[str, PlannerOutput] = {}
+    for spec in specs:
+        logger.info("planning %s", spec.name)
+        outputs[spec.name] = spec.plan(region, demand, scenario,
+                                       decisions=per_planner[spec.name], solver=options,
+                                       progress=progress)
+    context = region_layers(region, extra={"demand_cells": demand})
     layers = {k: context[k] for k in (*CONTEXT_LAYERS, "demand_cells") if k in context}
     for output in outputs.values():
         for name, frame in output.layers.items():

@@ -21,8 +21,8 @@ holds:
   builds them: title, geometry, whether reviewers decide on its items, and the review
   rules that apply to it. :mod:`siting.maps`, :mod:`siting.review` and
   :mod:`siting.pipeline` iterate over these declarations (through
-  :mod:`siting.registry`), so a fourth planner touches only its own package and one
-  line of the registry.
+  :mod:`siting.registry`), so a fourth planner touches its own package, one line of
+  the registry, and (for now) its scenario section and CLI subcommand.
 - ``requires``: the region layers it reads (any one of each group), checked before
   any solving.
 - ``targets``: the plan's targets it answers for, as :class:`Target` objects from its
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from siting.config import ReviewSettings, Scenario
     from siting.region import Region
 
-__all__ = ["ItemDecisions", "LayerSpec", "Planner", "PlannerOutput", "PlannerSpec",
+__all__ = ["NO_DECISIONS", "ItemDecisions", "LayerSpec", "Planner", "PlannerOutput", "PlannerSpec",
            "ReviewRule", "Target", "finish", "solver_kpis", "solver_options"]
 
 Geometry = Literal["points", "lines", "polygons"]
@@ -75,6 +75,10 @@ class ItemDecisions:
         if both:
             raise InputError(f"items both approved and rejected: {sorted(both)[:10]}; "
                              f"keep one decision per item in the decisions file")
+
+
+NO_DECISIONS = ItemDecisions()
+"""No reviewer decisions (frozen, so one shared default is safe)."""
 
 
 @dataclass(frozen=True)
@@ -165,10 +169,13 @@ class Target:
 
     @property
     def shortfall(self) -> float | None:
-        """How far the plan falls short (``None`` when not modelled; 0 when met)."""
-        if self.achieved is None:
+        """How far the plan falls short: 0 when met; ``None`` when it cannot be said in
+        the target's unit (not modelled, or a strict ``>`` target not met)."""
+        if self.met:
+            return 0.0
+        if self.achieved is None or not math.isfinite(self.achieved) or self.comparison == ">":
             return None
-        return 0.0 if self.met else float(self.target - self.achieved)
+        return float(self.target - self.achieved)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "text": self.text, "target": self.target,
@@ -200,7 +207,15 @@ class PlannerSpec:
         decidable = [spec.name for spec in self.layers if spec.decidable]
         if len(decidable) > 1:
             raise ValueError(f"planner {self.name!r} declares {len(decidable)} decidable "
-                             f"layers {decidable}; decisions need exactly one")
+                             f"layers {decidable}; decisions name items of one layer")
+        from siting.config import ReviewSettings
+
+        for spec in self.layers:
+            for rule in spec.rules(ReviewSettings()) if spec.rules else ():
+                if rule.item_layer != spec.name:
+                    raise ValueError(f"planner {self.name!r}: review rule {rule.name!r} is "
+                                     f"declared on layer {spec.name!r} but checks "
+                                     f"{rule.item_layer!r}")
 
     @property
     def decision_layer(self) -> str | None:

@@ -17,7 +17,7 @@ from siting.logistics import PLANNER as LOGISTICS
 from siting.planners import LayerSpec, PlannerSpec, ReviewRule
 
 __all__ = ["PLANNERS", "decidable_layers", "diff_layers", "layer_specs", "planner_specs",
-           "review_rules"]
+           "review_rules", "reviewed_layers"]
 
 PLANNERS: Mapping[str, PlannerSpec] = MappingProxyType(
     {spec.name: spec for spec in (CHARGERS, LOGISTICS, HEAT)})
@@ -27,7 +27,12 @@ def planner_specs(names: Iterable[str] | None = None) -> list[PlannerSpec]:
     """The specs of ``names`` (all planners by default); unknown names are an error."""
     if names is None:
         return list(PLANNERS.values())
-    names = list(names)
+    if isinstance(names, str):  # planners="chargers" means one planner, not seven letters
+        names = [names]
+    names = list(dict.fromkeys(names))
+    if not names:
+        raise InputError(f"no planner chosen; choose from {', '.join(PLANNERS)} "
+                         f"(or pass None for all)")
     unknown = [n for n in names if n not in PLANNERS]
     if unknown:
         raise InputError(f"unknown planner(s) {unknown}; choose from {', '.join(PLANNERS)}")
@@ -42,6 +47,15 @@ def layer_specs() -> dict[str, LayerSpec]:
 def decidable_layers() -> dict[str, str]:
     """Decidable layer name -> the planner whose decisions it carries."""
     return {p.decision_layer: p.name for p in PLANNERS.values() if p.decision_layer}
+
+
+def reviewed_layers() -> tuple[str, ...]:
+    """The layers whose items review checks: every layer with rules, and every
+    decidable one (reviewers decide on it, so its rules run even when it has none)."""
+    from siting.config import ReviewSettings
+
+    with_rules = [r.item_layer for r in review_rules(ReviewSettings())]
+    return tuple(dict.fromkeys([*decidable_layers(), *with_rules]))
 
 
 def review_rules(settings: object) -> tuple[ReviewRule, ...]:

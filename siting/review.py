@@ -60,7 +60,7 @@ from siting.config import ReviewSettings
 from siting.crs import estimate_metric_crs, is_metric
 from siting.errors import CRSError, InputError
 from siting.io import atomic_dir, atomic_path, write_json
-from siting.planners import ReviewRule
+from siting.planners import ReviewRule, Severity
 
 logger = logging.getLogger(__name__)
 
@@ -69,15 +69,14 @@ __all__ = ["CONSTRAINT_LAYERS", "ITEM_LAYERS", "Decision", "Decisions", "ReviewF
            "read_decisions", "read_plan", "review_plan", "review_rules", "run_review",
            "write_decisions", "write_review"]
 
-ITEM_LAYERS = tuple(registry.decidable_layers())
+ITEM_LAYERS = registry.reviewed_layers()
+DECIDABLE_LAYERS = tuple(registry.decidable_layers())
 CONSTRAINT_LAYERS = ("red_line", "farmland", "water")
-ITEM_TITLES = {name: registry.layer_specs()[name].title for name in ITEM_LAYERS}
 CONSTRAINT_TITLES = {"red_line": "Ecological red line", "farmland": "Permanent basic farmland",
                      "water": "Water bodies"}
 FINDING_COLUMNS = ("item_layer", "item_id", "item_name", "constraint", "rule", "severity",
                    "overlap_m2", "overlap_m", "distance_m", "buffer_m", "extra_cost_cny",
                    "detail")
-Severity = Literal["violation", "condition"]
 DECISION_VALUES = ("approved", "rejected")
 
 
@@ -578,7 +577,7 @@ class Decisions:
 
 
 def read_decisions(path: str | Path, *, plan_id: str | None = None,
-                   layers: Sequence[str] = ITEM_LAYERS) -> Decisions:
+                   layers: Sequence[str] = DECIDABLE_LAYERS) -> Decisions:
     """Read and validate a ``decisions.geojson`` downloaded from a map.
 
     Every problem is reported at once: not GeoJSON, a feature without ``layer``/``id``,

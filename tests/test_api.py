@@ -16,6 +16,8 @@ from siting.errors import InputError
     ({"region": 42}, r"region=42: expected None, a Region, a RegionSource"),
     ({"scenario": 3.5}, r"scenario=3.5: expected a Scenario, a TOML path or None"),
     ({"time_limit_s": 0}, r"time_limit_s=0: must be a positive number"),
+    ({"planners": []}, r"no planner chosen; choose from chargers, logistics, heat"),
+    ({"planners": "parking"}, r"unknown planner\(s\) \['parking'\]"),
     ({"scenario": "missing.toml"}, r"missing.toml"),
 ])
 def test_bad_arguments_fail_before_any_work(kwargs, match):
@@ -46,11 +48,16 @@ def test_plan_returns_the_chargers_plan_in_memory(charger_plan):
     assert int(layers["charging_stations"]["piles"].sum()) >= 40000
     assert plan.provenance["planners"] == ["chargers"]
     targets = {t["id"]: t for t in plan.kpis["targets"]}
-    assert list(plan.kpis)[0] == "targets" and "logistics.parks" not in targets
+    assert next(iter(plan.kpis)) == "targets" and "logistics.parks" not in targets
     nev = targets["chargers.nev_2025"]
     assert nev["target"] == 110_000 and nev["source"] == "plan"
     assert nev["met"] == (plan.kpis["chargers"]["nev_served"] >= 110_000)
     assert plan.provenance["layers"]["demand_cells"]["synthetic"] is True
+    assert repr(plan) == f"Plan('Zibo (demo)', planners=['chargers'], layers={len(layers)})"
+    # the plan's region stays usable (its rasters are not in a deleted folder)
+    from siting.pipeline import region_demand
+
+    assert len(region_demand(plan.region, plan.scenario)) == len(layers["demand_cells"])
 
 
 @pytest.mark.slow

@@ -81,6 +81,21 @@ def test_finish_maps_every_outcome_the_same_way():
         finish("x", _result(Status.TIME_LIMIT_NO_SOLUTION), never)
 
 
+def test_a_spec_checks_its_rules_name_their_own_layer():
+    def rules(s):
+        return (ReviewRule("x", "other_layer", "water", 0.0, "violation", "x"),)
+
+    with pytest.raises(ValueError, match="rule 'x' is declared on layer 'a' but checks "
+                                         "'other_layer'"):
+        PlannerSpec("p", "P", plan=lambda *a, **k: None,  # type: ignore[arg-type]
+                    layers=(LayerSpec("a", "A", "points", rules=rules),))
+
+
+def test_planner_names_are_one_list():
+    assert [s.name for s in registry.planner_specs("heat")] == ["heat"]
+    assert [s.name for s in registry.planner_specs(["heat", "heat"])] == ["heat"]
+
+
 def test_a_spec_allows_one_decidable_layer():
     layers = (LayerSpec("a", "A", "points", decidable=True),
               LayerSpec("b", "B", "points", decidable=True))

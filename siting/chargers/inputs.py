@@ -48,7 +48,7 @@ from siting.crs import require_metric
 from siting.errors import InputError
 from siting.models.finance import annuity_factor
 from siting.network import NetworkCosts, network_costs, snap_points
-from siting.planners import ItemDecisions
+from siting.planners import NO_DECISIONS, ItemDecisions
 from siting.region import Region
 
 logger = logging.getLogger(__name__)
@@ -57,8 +57,6 @@ __all__ = ["SITE_COLUMNS", "ChargerInputs", "ChargerParams", "charger_inputs", "
            "pile_types"]
 
 STAGE_YEARS = (2025, 2030)
-NO_DECISIONS = ItemDecisions()
-"""No reviewer decisions (``ItemDecisions`` is frozen, so one shared default is safe)."""
 
 
 def pile_types(settings: ChargerSettings) -> tuple[PileType, PileType]:
@@ -202,6 +200,11 @@ def _check_sites(sites: gpd.GeoDataFrame, graph: nx.MultiDiGraph) -> gpd.GeoData
                          f"{', '.join(SITE_COLUMNS)} (see siting.chargers.sites)")
     if len(sites) == 0:
         raise InputError("candidate sites: the layer is empty; add candidate sites")
+    kinds = sorted(set(sites.geom_type.dropna()) - {"Point"})
+    if kinds or sites.geometry.isna().any():
+        raise InputError(f"candidate sites: every site must be a point (found "
+                         f"{', '.join(kinds) or 'missing geometries'}); use each site's "
+                         f"representative point")
     if "node" not in sites.columns:
         sites = sites.copy()
         sites["node"], sites["snap_m"] = snap_points(graph, sites.geometry,
@@ -250,11 +253,14 @@ def from_geodataframes(demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame,
         headroom = (np.asarray(params.headroom_mw, float)[:, None] * 1000.0
                     * np.ones((1, len(substations))))
     else:
+        notes.append("no substations layer: grid headroom is not checked" if substations is None
+                     or not len(substations) else "no headroom given: grid headroom is not "
+                     "checked")
         substations = None
-        notes.append("no substations layer: grid headroom is not checked")
     names = tuple(str(n) for n in (district_names if district_names is not None
                                    else sorted(set(map(str, sites["district"])))))
-    district = np.array([names.index(d) if d in names else -1 for d in sites["district"]])
+    district = np.array([names.index(str(d)) if str(d) in names else -1
+                         for d in sites["district"]])
     ids = sites["id"].astype(str).tolist()
     index = {sid: k for k, sid in enumerate(ids)}
     unknown = sorted((decisions.approved | decisions.rejected) - set(index))

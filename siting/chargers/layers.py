@@ -89,6 +89,6 @@ def draw_stations(layers: Mapping[str, gpd.GeoDataFrame], context: DrawContext
 LAYERS = (
     LayerSpec("charging_stations", "Charging stations", "points", diff=True, decidable=True,
               rules=review_rules, draw=draw_stations, z=90),
-    # no recipe: drawn generically on top, in the order of the plan's layers
+    # no recipe: drawn generically (siting.maps.recipes.generic_layer) at its z
     LayerSpec("charging_demand", "Charging demand served", "points", z=20),
 )

@@ -13,12 +13,19 @@ import logging
 import geopandas as gpd
 
 from siting.chargers.check import check_charger_solution
-from siting.chargers.inputs import NO_DECISIONS, charger_inputs
+from siting.chargers.inputs import charger_inputs
 from siting.chargers.outputs import charger_kpis, demand_layer, station_layer
 from siting.chargers.solve import solve_chargers
 from siting.config import Scenario
 from siting.models.base import SolverOptions
-from siting.planners import ItemDecisions, PlannerOutput, finish, solver_kpis, solver_options
+from siting.planners import (
+    NO_DECISIONS,
+    ItemDecisions,
+    PlannerOutput,
+    finish,
+    solver_kpis,
+    solver_options,
+)
 from siting.region import Region
 
 logger = logging.getLogger(__name__)

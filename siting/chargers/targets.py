@@ -26,7 +26,7 @@ def charger_targets(kpis: Mapping[str, Any], scenario: Scenario) -> tuple[Target
     c, fleet = scenario.chargers, scenario.fleet
     residential = kpis.get("residential") or {}
     out = [
-        Target("chargers.piles_2025", f"new charging piles by 2025 (plan: more than "
+        Target("chargers.piles_2025", f"new charging piles by 2025 (plan: at least "
                f"{c.piles_2025:,})", c.piles_2025, _num(kpis.get("piles_total")), "piles",
                "plan"),
         Target("chargers.nev_2025", f"new-energy vehicles whose charging the 2025 piles "

@@ -49,7 +49,7 @@ from siting.errors import CRSError, InputError
 from siting.heat.graph import PipeEdges, Reduction, edge_geometries, pipe_edges, reduce_network
 from siting.heat.problem import HeatNetworkProblem, PipeCatalogue
 from siting.models.finance import annuity_factor
-from siting.planners import ItemDecisions
+from siting.planners import NO_DECISIONS, ItemDecisions
 from siting.region import Region
 
 logger = logging.getLogger(__name__)
@@ -58,7 +58,6 @@ __all__ = ["HeatEconomics", "HeatInstance", "heat_sources", "heat_zones", "prepa
 
 GJ_PER_MWH = 3.6
 #: the default: no reviewer decisions (frozen, so safe to share)
-NO_DECISIONS = ItemDecisions()
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,12 @@ from siting.config import Scenario
 from siting.crs import is_metric
 from siting.errors import CRSError
 from siting.heat.check import check_heat_solution
-from siting.heat.inputs import NO_DECISIONS, prepare_heat
+from siting.heat.inputs import prepare_heat
 from siting.heat.outputs import heat_outputs
 from siting.heat.problem import HeatSolution
 from siting.heat.solve import solve_heat
 from siting.models.base import SolverOptions
-from siting.planners import ItemDecisions, PlannerOutput, finish, solver_options
+from siting.planners import NO_DECISIONS, ItemDecisions, PlannerOutput, finish, solver_options
 from siting.region import Region
 
 logger = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def plan_heat(region: Region, demand: gpd.GeoDataFrame, scenario: Scenario, *,
     if not is_metric(region.crs):
         raise CRSError(f"region {region.name!r} has CRS {region.crs!r}; the heat planner "
                        f"needs a projected metric CRS")
-    opts = solver if solver is not None else solver_options(scenario.solver)
+    opts = solver if solver is not None else solver_options(scenario.solver, seed=scenario.seed)
     steps = tqdm(total=3, desc="heat", disable=not progress, leave=False)
     inst = prepare_heat(region, demand, scenario, decisions=decisions)
     steps.update()

@@ -28,7 +28,7 @@ import shapely
 from siting.config import Scenario
 from siting.logistics.problem import LogisticsProblem
 from siting.models.base import Result
-from siting.planners import ItemDecisions, PlannerOutput
+from siting.planners import NO_DECISIONS, ItemDecisions, PlannerOutput
 from siting.region import Region
 
 logger = logging.getLogger(__name__)
@@ -158,7 +158,7 @@ def _hits(point: Any, layer: gpd.GeoDataFrame | None, buffer_m: float) -> bool:
 
 def check_logistics_solution(output: PlannerOutput | Mapping[str, gpd.GeoDataFrame], *,
                              region: Region, scenario: Scenario,
-                             decisions: ItemDecisions = ItemDecisions(),  # noqa: B008
+                             decisions: ItemDecisions = NO_DECISIONS,
                              kpis: Mapping[str, Any] | None = None,
                              inputs: gpd.GeoDataFrame | None = None,
                              layer_shares: bool = False, tol_mt: float = 1e-6,

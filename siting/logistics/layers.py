@@ -96,7 +96,7 @@ LAYERS = (
     LayerSpec("logistics_parks", "Logistics parks", "points", diff=True, decidable=True,
               rules=review_rules, draw=draw_parks, z=80),
     LayerSpec("logistics_catchments", "Park catchments", "lines", draw=draw_catchments, z=30),
-    # no recipe: drawn generically on top, in the order of the plan's layers
+    # no recipe: drawn generically (siting.maps.recipes.generic_layer) at its z
     LayerSpec("logistics_sources", "Freight sources", "points", z=45),
     LayerSpec("logistics_candidates", "Logistics candidates", "points", z=35),
 )

@@ -56,7 +56,7 @@ from siting.logistics.solve import solve_logistics
 from siting.models.base import SolverOptions
 from siting.models.finance import annuity_factor
 from siting.network import network_costs
-from siting.planners import ItemDecisions, PlannerOutput, finish, solver_options
+from siting.planners import NO_DECISIONS, ItemDecisions, PlannerOutput, finish, solver_options
 from siting.region import Region
 
 logger = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ __all__ = ["plan_logistics"]
 
 
 def plan_logistics(region: Region, demand: gpd.GeoDataFrame | None, scenario: Scenario, *,
-                   decisions: ItemDecisions = ItemDecisions(),  # noqa: B008 (frozen)
+                   decisions: ItemDecisions = NO_DECISIONS,
                    solver: SolverOptions | str | None = None, progress: bool = False,
                    sources: VectorInput | None = None, tonnage_column: str | None = None,
                    existing: VectorInput | None = None,

@@ -109,7 +109,8 @@ def explore_plan(plan: Any, *, layers: Iterable[str] | None = None,
     credits = [*getattr(region, "attribution", ()), OSM_ATTRIBUTION]
     _legend(groups, credits=list(dict.fromkeys(credits)), synthetic=sorted(synthetic),
             title=str(getattr(region, "name", "") or "Plan")).add_to(m)
-    if not any(isinstance(c, folium.LayerControl) for c in m._children.values()):
+    if isinstance(m, folium.Map) and not any(isinstance(c, folium.LayerControl)
+                                             for c in m._children.values()):
         folium.LayerControl(collapsed=False).add_to(m)
     return m
 
@@ -149,7 +150,8 @@ def _draw(folium: Any, overlay: MapLayer, group: Any, by_key: Mapping[str, MapLa
         centres = centres[~centres.geometry.is_empty & centres.geometry.notna()]
         gpd.GeoDataFrame(geometry=centres.geometry.representative_point()).explore(
             m=group, marker_type="circle", marker_kwds={"radius": float(st["radius_m"])},
-            style_kwds={"stroke": False, "fillColor": colour, "fillOpacity": 0.08},
+            style_kwds={"stroke": False, "fill": True, "fillColor": colour,
+                        "fillOpacity": 0.08},
             tooltip=False, popup=False, highlight=False)
         return
     frame = to_map_crs(overlay.frame, what=f"layer {overlay.key!r}")

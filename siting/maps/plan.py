@@ -28,6 +28,7 @@ Ties keep the order of ``layers``.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -150,6 +151,10 @@ def plan_layers(layers: Mapping[str, gpd.GeoDataFrame], *,
             z = spec.z
             out = (list(spec.draw(have, context)) if spec.draw is not None
                    else [generic_layer(key, frame, context, title=spec.title)])
+            # approve/reject controls follow the declaration, never the recipe alone:
+            # the page offers decisions exactly where the planner accepts them
+            out = [replace(m, decide=spec.decidable and m.id_field is not None)
+                   if m.key == key else m for m in out]
         else:
             z, out = FALLBACK_Z, [generic_layer(key, frame, context)]
         drawn.extend((z if m.z is None else m.z, pos, len(drawn) + i, m)

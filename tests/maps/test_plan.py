@@ -142,3 +142,18 @@ def test_a_planner_layer_without_crs_is_an_input_error(tmp_path) -> None:
     with pytest.raises(InputError, match="layer 'heat_pipes' has no CRS"):
         plan_map(layers, tmp_path / "p.html")
     assert not (tmp_path / "p.html").exists()
+
+
+def test_decision_controls_follow_the_declaration_not_the_recipe() -> None:
+    def draw(layers, context):
+        return [MapLayer("toy", layers["toy"], "Toy", "points", id_field="id", decide=True)]
+
+    layers = {"toy": _points(2, id=["a", "b"])}
+    for decidable in (False, True):
+        specs = {"toy": LayerSpec("toy", "Toy", "points", decidable=decidable, draw=draw)}
+        (toy,) = plan_layers(layers, specs=specs)
+        assert toy.decide is decidable
+    # the real planners: exactly their decidable layers get controls
+    drawn = plan_layers(make_plan())
+    assert {m.key for m in drawn if m.decide} == {
+        spec.decision_layer for spec in PLANNERS.values()}
