@@ -142,6 +142,7 @@ def _plan_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     import siting
+    from siting.planners import targets_table
 
     if args.time_limit is not None and args.time_limit <= 0:
         raise InputError(f"--time-limit {args.time_limit}: must be a positive number of seconds")
@@ -153,23 +154,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     for name in plan.outputs:
         shown = {k: v for k, v in plan.kpis[name].items() if not isinstance(v, dict | list)}
         print(f"  {name}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in shown.items()))
-    print(_format_targets(plan.kpis.get("targets", [])))
+    print(targets_table(plan.kpis.get("targets", [])))
     print("Wrote: " + ", ".join(str(p) for p in files))
     return 0
-
-
-def _format_targets(targets: list) -> str:  # type: ignore[type-arg]
-    """The targets table printed after every plan: met or not, and the shortfall."""
-    from siting.maps.page import format_target
-
-    if not targets:
-        return "Targets: none for these planners"
-    met = sum(bool(t["met"]) for t in targets)
-    width = max(len(t["id"]) for t in targets)
-    lines = [f"Targets: {met} of {len(targets)} met"]
-    lines += [f"  {'ok ' if t['met'] else 'NO '} {t['id']:<{width}}  {format_target(t)}"
-              for t in targets]
-    return "\n".join(lines)
 
 
 def _fmt(value: object) -> str:

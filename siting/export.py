@@ -13,7 +13,7 @@ import logging
 import platform
 import sys
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,16 +70,22 @@ def roads_frame(graph: nx.MultiDiGraph) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(frame, geometry=geoms, crs=graph.graph["crs"])
 
 
-def region_layers(region: Region, *, extra: Mapping[str, gpd.GeoDataFrame] | None = None
-                  ) -> dict[str, gpd.GeoDataFrame]:
-    """Every layer of ``region`` (plus ``extra``) with a ``synthetic`` column added."""
+def region_layers(region: Region, *, extra: Mapping[str, gpd.GeoDataFrame] | None = None,
+                  names: Sequence[str] | None = None) -> dict[str, gpd.GeoDataFrame]:
+    """Every layer of ``region`` (plus ``extra``) with a ``synthetic`` column added;
+    only ``names`` (in that order, where present) when given. The ``roads`` frame is
+    built from the graph only when asked for."""
+    wanted = None if names is None else list(names)
     layers: dict[str, gpd.GeoDataFrame] = {
         "boundary": region.boundary,
         "districts": region.districts,
-        "roads": roads_frame(region.graph),
     }
+    if wanted is None or "roads" in wanted:
+        layers["roads"] = roads_frame(region.graph)
     layers.update(region.layers)
     layers.update(extra or {})
+    if wanted is not None:
+        layers = {k: layers[k] for k in wanted if k in layers}
     out = {}
     for name, frame in layers.items():
         frame = frame.copy()

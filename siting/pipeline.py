@@ -340,8 +340,8 @@ def make_plan(scenario: Scenario, source: RegionSource | Region = RegionSource()
         outputs[spec.name] = spec.plan(region, demand, scenario,
                                        decisions=per_planner[spec.name], solver=options,
                                        progress=progress)
-    context = region_layers(region, extra={"demand_cells": demand})
-    layers = {k: context[k] for k in (*CONTEXT_LAYERS, "demand_cells") if k in context}
+    layers = region_layers(region, extra={"demand_cells": demand},
+                           names=(*CONTEXT_LAYERS, "demand_cells"))
     for output in outputs.values():
         for name, frame in output.layers.items():
             frame = frame.copy()

@@ -56,8 +56,21 @@ if TYPE_CHECKING:
     from siting.config import ReviewSettings, Scenario
     from siting.region import Region
 
-__all__ = ["NO_DECISIONS", "ItemDecisions", "LayerSpec", "Planner", "PlannerOutput", "PlannerSpec",
-           "ReviewRule", "Target", "finish", "solver_kpis", "solver_options"]
+__all__ = [
+    "NO_DECISIONS",
+    "ItemDecisions",
+    "LayerSpec",
+    "Planner",
+    "PlannerOutput",
+    "PlannerSpec",
+    "ReviewRule",
+    "Target",
+    "finish",
+    "format_target",
+    "solver_kpis",
+    "solver_options",
+    "targets_table",
+]
 
 Geometry = Literal["points", "lines", "polygons"]
 Severity = Literal["violation", "condition"]
@@ -182,6 +195,46 @@ class Target:
                 "achieved": self.achieved, "unit": self.unit, "met": self.met,
                 "shortfall": self.shortfall, "comparison": self.comparison,
                 "source": self.source, "note": self.note}
+
+
+def format_target(target: Mapping[str, Any]) -> str:
+    """``achieved / target unit``, then "met" or what is short (or "not modelled")."""
+    unit = str(target.get("unit", ""))
+    share = unit == "share"
+
+    def num(v: Any) -> str:
+        if v is None:
+            return "–"
+        v = float(v)
+        if share:
+            return f"{v * 100:.1f} %"
+        return f"{v:,.0f}" if v.is_integer() or abs(v) >= 1000 else f"{v:,.3g}"
+
+    op = "> " if target.get("comparison") == ">" else ""
+    text = f"{num(target.get('achieved'))} / {op}{num(target.get('target'))}"
+    text += "" if share else f" {unit}"
+    if target.get("met"):
+        verdict = "met"
+    elif target.get("achieved") is None:
+        verdict = "NOT MET (not modelled)"
+    elif target.get("comparison") == ">":
+        verdict = f"NOT MET, needs more than {num(target.get('target'))}"
+    else:
+        verdict = f"NOT MET, short {num(target.get('shortfall'))}"
+    source = " [assumed]" if target.get("source") == "assumption" else ""
+    return f"{text}: {verdict}{source}"
+
+
+def targets_table(targets: Sequence[Mapping[str, Any]]) -> str:
+    """The targets table printed after every plan: met or not, and the shortfall."""
+    if not targets:
+        return "Targets: none for these planners"
+    met = sum(bool(t["met"]) for t in targets)
+    width = max(len(t["id"]) for t in targets)
+    lines = [f"Targets: {met} of {len(targets)} met"]
+    lines += [f"  {'ok ' if t['met'] else 'NO '} {t['id']:<{width}}  {format_target(t)}"
+              for t in targets]
+    return "\n".join(lines)
 
 
 class Planner(Protocol):

@@ -5,11 +5,9 @@ from __future__ import annotations
 import pytest
 
 from siting.chargers.targets import charger_targets
-from siting.cli import _format_targets
 from siting.heat.targets import heat_targets
 from siting.logistics.targets import logistics_targets
-from siting.maps.page import format_target
-from siting.planners import Target
+from siting.planners import Target, format_target, targets_table
 
 KEYS = {"id", "text", "target", "achieved", "unit", "met", "source"}
 
@@ -63,6 +61,6 @@ def test_targets_read_as_text():
     assert format_target(bus).endswith("NOT MET (not modelled)")
     assumed = Target("p", "p", 80_000, 80_000, "piles", "assumption").to_dict()
     assert format_target(assumed) == "80,000 / 80,000 piles: met [assumed]"
-    table = _format_targets([nev, assumed])
+    table = targets_table([nev, assumed])
     assert table.splitlines()[0] == "Targets: 1 of 2 met"
     assert "NO  chargers.nev_2025" in table

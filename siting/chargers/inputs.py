@@ -170,10 +170,11 @@ class ChargerParams:
             district_min_piles=dict(c.district_min_piles))
 
 
-def _check_demand(demand: gpd.GeoDataFrame, column: str, *, what: str) -> gpd.GeoDataFrame:
+def _check_demand(demand: gpd.GeoDataFrame, column: str, *, what: str,
+                  also: tuple[str, ...] = ()) -> gpd.GeoDataFrame:
     require_metric(demand, what=what)
     problems = []
-    for col in (column, "district"):
+    for col in (column, *also, "district"):
         if col not in demand.columns:
             problems.append(f"column {col!r} is missing (see siting.demand.demand_cells)")
     if not problems:
@@ -309,9 +310,7 @@ def charger_inputs(region: Region, demand: gpd.GeoDataFrame, scenario: Scenario,
             ``district_min_piles``; CRSError: geographic data.
     """
     c = scenario.chargers
-    if "nev" not in demand.columns:
-        raise InputError("layer 'demand_cells': 1 problem:\n  - column 'nev' is missing "
-                         "(see siting.demand.demand_cells)")
+    _check_demand(demand, "ev_sessions_day", what="layer 'demand_cells'", also=("nev",))
     if sites is None:
         sites = candidate_sites(region, c, seed=scenario.seed,
                                 red_line_buffer_m=scenario.review.station_red_line_buffer_m)

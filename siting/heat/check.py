@@ -142,9 +142,10 @@ def _connectivity(pb: Any, built: np.ndarray, frm: np.ndarray, head: np.ndarray,
     succ: dict[int, list[int]] = {}
     for e in carrying:
         succ.setdefault(int(frm[e]), []).append(int(head[e]))
-    warmed: dict[int, list[int]] = {}
+    warmed: dict[int, list[int]] = {}  # node -> built pipes heat enters there
     for e in np.flatnonzero(built & (inflow > tol)):
         warmed.setdefault(int(frm[e]), []).append(int(e))
+    warm_succ = {u: [int(head[e]) for e in es] for u, es in warmed.items()}
     delivering = set(pb.gate_node[gate > tol].tolist())
     out = []
     reached_from_used: set[int] = set()
@@ -153,9 +154,8 @@ def _connectivity(pb: Any, built: np.ndarray, frm: np.ndarray, head: np.ndarray,
         reached_from_used |= seen
         if seen & delivering:
             continue
-        entered = {e for node in _bfs(int(pb.source_node[i]), {
-            u: [int(head[e]) for e in es] for u, es in warmed.items()}, n)
-            for e in warmed.get(node, [])}
+        entered = {e for node in _bfs(int(pb.source_node[i]), warm_succ, n)
+                   for e in warmed.get(node, [])}
         lost = float(loss[list(entered)].sum()) if entered else 0.0
         if supply[i] > lost + tol:
             out.append(f"source {i} supplies {supply[i]:.6g} MW but reaches no gate that "

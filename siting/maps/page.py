@@ -43,6 +43,7 @@ import shapely
 from siting._version import OSM_ATTRIBUTION, __version__
 from siting.errors import InputError, SitingError
 from siting.io import atomic_path, digest
+from siting.planners import format_target
 
 logger = logging.getLogger(__name__)
 
@@ -370,34 +371,6 @@ def _kpi_rows(kpis: Mapping[str, Any]) -> list[dict[str, Any]]:
         else:
             groups.append({"group": "", "rows": [[str(group), _format_kpi(str(group), values)]]})
     return groups
-
-
-def format_target(target: Mapping[str, Any]) -> str:
-    """``achieved / target unit``, then "met" or what is short (or "not modelled")."""
-    unit = str(target.get("unit", ""))
-    share = unit == "share"
-
-    def num(v: Any) -> str:
-        if v is None:
-            return "–"
-        v = float(v)
-        if share:
-            return f"{v * 100:.1f} %"
-        return f"{v:,.0f}" if v.is_integer() or abs(v) >= 1000 else f"{v:,.3g}"
-
-    op = "> " if target.get("comparison") == ">" else ""
-    text = f"{num(target.get('achieved'))} / {op}{num(target.get('target'))}"
-    text += "" if share else f" {unit}"
-    if target.get("met"):
-        verdict = "met"
-    elif target.get("achieved") is None:
-        verdict = "NOT MET (not modelled)"
-    elif target.get("comparison") == ">":
-        verdict = f"NOT MET, needs more than {num(target.get('target'))}"
-    else:
-        verdict = f"NOT MET, short {num(target.get('shortfall'))}"
-    source = " [assumed]" if target.get("source") == "assumption" else ""
-    return f"{text}: {verdict}{source}"
 
 
 def _target_row(target: Mapping[str, Any]) -> list[str]:

@@ -20,14 +20,17 @@ from siting.errors import InfeasibleError, InputError
 from siting.models.base import SolverOptions, Status
 from siting.models.solvers import run_solver
 
-SLOW = PileType("slow", 7.0, 700.0, capacity_table(6, session_minutes=300,
-                                                    max_wait_minutes=10,
-                                                    wait_probability=0.2,
-                                                    operating_hours=16))
-FAST = PileType("fast", 60.0, 8000.0, capacity_table(6, session_minutes=40,
-                                                      max_wait_minutes=10,
-                                                      wait_probability=0.2,
-                                                      operating_hours=16))
+
+def pile_types(max_piles: int) -> tuple[PileType, PileType]:
+    """7 kW AC (300 min sessions) and 60 kW DC (40 min) piles, W = 10 min, alpha = 0.2."""
+    def table(minutes: float):
+        return capacity_table(max_piles, session_minutes=minutes, max_wait_minutes=10,
+                              wait_probability=0.2, operating_hours=16)
+
+    return (PileType("slow", 7.0, 700.0, table(300)), PileType("fast", 60.0, 8000.0, table(40)))
+
+
+SLOW, FAST = pile_types(6)
 SERVICE = ServiceLevel(10.0, 0.2, 16.0, (300.0, 40.0))
 EXACT = SolverOptions(name="highs", mip_gap=0.0, time_limit_s=60)
 #: no time limit: what these solves return never depends on the clock
@@ -127,14 +130,7 @@ def test_unreachable_demand_is_unmet_and_left_out_of_the_objective() -> None:
 def test_ratio_balance_spreads_surplus_piles_with_demand() -> None:
     # 12 piles for 6 sessions (surplus): without the ratio term both sites could hold
     # any split; with it, piles follow sessions (A: 4 sessions -> 8 piles, B: 4).
-    big = PileType("slow", 7.0, 700.0, capacity_table(10, session_minutes=300,
-                                                       max_wait_minutes=10,
-                                                       wait_probability=0.2,
-                                                       operating_hours=16))
-    fast = PileType("fast", 60.0, 8000.0, capacity_table(10, session_minutes=40,
-                                                          max_wait_minutes=10,
-                                                          wait_probability=0.2,
-                                                          operating_hours=16))
+    big, fast = pile_types(10)
     pb = toy(piles=[12], ratio_cost=500.0, max_piles=[10, 10], slow=big, fast=fast)
     sol = solve_chargers(pb, EXACT)
     assert sol.piles[0].sum(axis=0).tolist() == [8, 4]
