@@ -186,7 +186,9 @@ def run_spopt(region_pickle: str, n: int, seed: int, limit_s: float,
     cells = full.cells[np.isin(full.cell_client, keep_points)]
     share = float(cells["ev_sessions_day"].sum() / full.cells["ev_sessions_day"].sum())
     piles = max(1, round(base.chargers.piles_2025 * share))
-    scenario = base.replace(**{"chargers.piles_2025": piles})
+    # the sample's own piles only: no city-wide bus depots or taxi hubs in a sample
+    scenario = base.replace(**{"chargers.piles_2025": piles, "fleet.buses": 0,
+                               "fleet.taxis": 0})
     t0 = time.perf_counter()
     ours = charger_inputs(region, cells, scenario, sites=full.sites)
     sol = solve_chargers(ours.problem, solver_options(scenario.solver, seed=scenario.seed,

@@ -77,7 +77,7 @@ def plan(scenario: Scenario | str | os.PathLike[str] | None = None, *,
                        solver=solver, time_limit_s=time_limit_s, scenario_path=path,
                        progress=progress)
     if out is not None:
-        result.write(out)
+        result.write(Path(out))
     return result
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from siting.config import DEFAULT_SCENARIO, Scenario, load_scenario
+from siting.config import DEFAULT_SCENARIO, Scenario, load_scenario, scenario_assumptions
 from siting.errors import InputError
 from siting.io import atomic_dir, write_json
 from siting.models.base import SolverOptions
@@ -164,13 +164,26 @@ def run_region(scenario: Scenario, source: RegionSource = RegionSource(), *,
                           layers=layers,
                           extra={"rasters": {k: {"path": str(v.path), "units": v.units,
                                                  "synthetic": v.synthetic}
-                                             for k, v in rasters.items()}})
+                                             for k, v in rasters.items()},
+                                 **scenario_assumption_record(scenario, scenario_path)})
         write_json(stage / "provenance.json", prov)
         files = tuple(sorted(out / p.relative_to(stage) for p in stage.rglob("*")
                              if p.is_file()))
     summary = district_summary(region, demand)
     return RegionRun(region=replace(region, rasters=rasters), demand=demand, summary=summary,
                      out=out, files=files)
+
+
+def scenario_assumption_record(scenario: Scenario, scenario_path: Path | None
+                               ) -> dict[str, Any]:
+    """``provenance.json``'s ``assumptions``: every value of ``scenario`` tagged
+    ``[assumption]`` in its file (``{"key", "value", "note"}``, see
+    :func:`siting.config.scenario_assumptions`), and ``assumptions_file``, the file
+    the tags were read from: ``scenario_path``, or the embedded default scenario when
+    the scenario came without a file (the values are always the run's own)."""
+    path = Path(scenario_path) if scenario_path is not None else DEFAULT_SCENARIO
+    return {"assumptions": scenario_assumptions(scenario, path=path),
+            "assumptions_file": str(path)}
 
 
 def load(scenario_path: Path | None) -> Scenario:
@@ -357,7 +370,8 @@ def make_plan(scenario: Scenario, source: RegionSource | Region = RegionSource()
             logger.warning("target %s not met: %s (%s %s, achieved %s)", target["id"],
                            target["text"], target["comparison"], target["target"],
                            target["achieved"])
-    extra: dict[str, Any] = {"planners": list(outputs)}
+    extra: dict[str, Any] = {"planners": list(outputs),
+                             **scenario_assumption_record(scenario, scenario_path)}
     if decisions is not None:
         extra["decisions_file"] = {"path": str(decisions), "sha256": file_sha256(decisions)}
     prov = provenance(

@@ -52,6 +52,11 @@ def test_plan_returns_the_chargers_plan_in_memory(charger_plan):
     nev = targets["chargers.nev_2025"]
     assert nev["target"] == 110_000 and nev["source"] == "plan"
     assert nev["met"] == (plan.kpis["chargers"]["nev_served"] >= 110_000)
+    # issue 11: the default demo meets every charging and fleet target of the plan
+    unmet = [t["id"] for t in targets.values() if t["source"] == "plan" and not t["met"]]
+    assert unmet == [], unmet
+    assert plan.kpis["chargers"]["unreachable_share"] == 0
+    assert plan.kpis["chargers"]["stage_2030"]["source"] == "assumption"
     assert plan.provenance["layers"]["demand_cells"]["synthetic"] is True
     assert repr(plan) == f"Plan('Zibo (demo)', planners=['chargers'], layers={len(layers)})"
     # the plan's region stays usable (its rasters are not in a deleted folder)

@@ -11,7 +11,7 @@ which stations are fixed, which stations get the exact Erlang-C rows) into a
 Clients no candidate can reach within the radius are left out of the model and of
 the objective: their demand is unmet whatever the plan does (reported as such).
 
-Every Erlang-C capacity the rows use is ``T_t(n) - CAP_MARGIN`` (:func:`model_table`):
+Every Erlang-C capacity the rows use is ``σ_ti T_t(n) - CAP_MARGIN`` (:meth:`Layout.table`):
 solvers return loads up to their feasibility tolerance above a row's bound (CBC about
 4e-8 sessions/day on the toys, and its MPS file carries 13 significant digits), and a
 load even 1e-8 above ``T_t(n)`` fails the independent checker, which re-computes
@@ -56,23 +56,35 @@ class Layout:
     reach: np.ndarray            # clients with at least one pair
     client_row: np.ndarray       # (clients,) position among reach clients, -1 if none
     rank: np.ndarray             # (pairs,) position of the pair in its client's sorted row
-    tables: tuple[np.ndarray, ...] = ()  # per type, :func:`model_table`
+    tables: tuple[np.ndarray, ...] = ()  # per type, the Erlang-C table T_t
+    scale: np.ndarray = field(default_factory=lambda: np.ones((2, 0)))  # (2, sites) σ_ti
     hull: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = field(
         default_factory=dict)
 
     def table(self, pb: ChargerProblem, t: int, i: int) -> np.ndarray:
-        """``g(n) = T_t(base + n) - CAP_MARGIN`` for ``n = 0..slots`` (the model's table)."""
+        """``g(n) = σ_ti T_t(base + n) - CAP_MARGIN`` for ``n = 0..slots`` (the model's
+        table at site ``i``, at least 0)."""
         b, s = int(self.base[t, i]), int(self.slots[t, i])
-        return self.tables[t][b:b + s + 1]
+        return np.maximum(self.tables[t][b:b + s + 1] * self.scale[t, i] - CAP_MARGIN, 0.0)
 
     def capacity(self, t: int, piles: np.ndarray) -> np.ndarray:
-        """The model's capacity of ``piles`` piles of type ``t`` in all (clipped)."""
+        """The model's capacity of ``piles[i]`` piles of type ``t`` in all at every site
+        (clipped to the table)."""
         table = self.tables[t]
-        return table[np.clip(np.asarray(piles, dtype=np.int64), 0, table.size - 1)]
+        n = np.clip(np.asarray(piles, dtype=np.int64), 0, table.size - 1)
+        return np.maximum(table[n] * self.scale[t] - CAP_MARGIN, 0.0)
+
+    def servers_for(self, t: int, load: np.ndarray, *, tol: float = 0.0) -> np.ndarray:
+        """Fewest type-``t`` piles in all whose model capacity at each site reaches
+        ``load[i] - tol`` (the table's length where none does)."""
+        want = np.asarray(load, dtype=np.float64) - tol
+        return np.where(want <= 0, 0,
+                        np.searchsorted(self.tables[t], (want + CAP_MARGIN) / self.scale[t]))
 
 
 def model_table(pt: PileType) -> np.ndarray:
-    """``T_t(n) - CAP_MARGIN`` for ``n >= 0`` (at least 0, so no piles still serve 0)."""
+    """``T_t(n) - CAP_MARGIN`` for ``n >= 0`` (at least 0, so no piles still serve 0):
+    the model's table at a site with ``σ = 1``."""
     out = np.maximum(pt.table - CAP_MARGIN, 0.0)
     out.setflags(write=False)
     return out
@@ -89,7 +101,8 @@ def layout(pb: ChargerProblem) -> Layout:
     row[reach] = np.arange(reach.size)
     rank = np.arange(pb.costs.nnz) - pb.costs.indptr[pb.costs.client]
     return Layout(slots, base, room, pb.ratio(), pb.existing == 0, reach, row, rank,
-                  tables=tuple(model_table(pt) for pt in pb.pile_types))
+                  tables=tuple(pt.table for pt in pb.pile_types),
+                  scale=np.vstack([pb.capacity_scale(t) for t in range(2)]))
 
 
 @dataclass(frozen=True)
@@ -196,6 +209,17 @@ def _add_cover(b: ModelBuilder, pb: ChargerProblem, lay: Layout, v: Mapping[str,
     b.add_rows(f"cover{s + 1}", rows=np.r_[lay.client_row[cl], np.arange(m)],
                cols=np.r_[v["open"].index(pb.costs.site), v["unmet"].index()],
                vals=np.r_[d[cl], np.ones(m)], lower=d[lay.reach], upper=np.inf)
+
+
+def _add_reach(b: ModelBuilder, pb: ChargerProblem, v: Mapping[str, VarBlock]) -> None:
+    """``Σ_{i near j} y_1i >= 1`` for every client with an allowed site (``reach_all``)."""
+    c = pb.costs
+    clients = pb.reach_clients()
+    row = np.full(c.n_clients, -1, np.int64)
+    row[clients] = np.arange(clients.size)
+    keep = row[c.client] >= 0
+    b.add_rows("reach1", rows=row[c.client[keep]], cols=v["open"].index(c.site[keep]),
+               vals=np.ones(int(keep.sum())), lower=1.0, upper=np.inf, n_rows=clients.size)
 
 
 def _add_capacity_hull(b: ModelBuilder, pb: ChargerProblem, lay: Layout,
@@ -375,6 +399,8 @@ def build_model(pb: ChargerProblem, lay: Layout, scope: Scope,
         _add_opening(b, pb, lay, v, s)
         if scope.cover[s] and scope.fixed_open is None:
             _add_cover(b, pb, lay, v, s)
+        if s == 0 and pb.reach_all and scope.fixed_open is None:
+            _add_reach(b, pb, v)
         if pb.link_sites > 0 and scope.fixed_open is None:
             _add_linking(b, pb, lay, scope, v, s)
         if pb.ratio_cost > 0:

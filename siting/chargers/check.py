@@ -70,8 +70,11 @@ def erlang_c_sum(servers: int, load_erlang: float) -> float:
     return math.exp(tail - top) / (head + math.exp(tail - top))
 
 
-def _p_wait(servers: int, sessions_day: float, minutes: float, level: ServiceLevel) -> float:
-    lam = sessions_day / level.operating_hours  # per hour
+def _p_wait(servers: int, sessions_day: float, minutes: float, level: ServiceLevel,
+            scale: float = 1.0) -> float:
+    """``P(wait > W)`` in the busiest hour: ``sessions_day / (hours × σ)`` arrive in it
+    (``σ = 1 / (peak share × hours)``, see :class:`ChargerProblem`)."""
+    lam = sessions_day / (level.operating_hours * scale)  # per hour, at the peak
     mu = 60.0 / minutes
     if lam <= 0:
         return 0.0
@@ -144,6 +147,12 @@ def check_charger_solution(problem: ChargerProblem, solution: ChargerSolution, *
             v.append(f"{lab}: open new stations without a pile")
         if np.any(~is_open & ~new_site):
             v.append(f"{lab}: an existing station is closed")
+        if s == 0 and pb.reach_all:
+            near = np.bincount(c.client, weights=is_open[c.site], minlength=c.n_clients)
+            lost = pb.reach_clients()[near[pb.reach_clients()] < 1]
+            if lost.size:
+                v.append(f"{lab}: {lost.size} demand points have no open station within "
+                         f"reach (reach_all)")
         if pb.forbidden.size and np.any(is_open[pb.forbidden] & new_site[pb.forbidden]):
             v.append(f"{lab}: a rejected (forbidden) site is open")
         if s == 0 and pb.locked.size and not np.all(is_open[pb.locked]):
@@ -158,11 +167,12 @@ def check_charger_solution(problem: ChargerProblem, solution: ChargerSolution, *
         worst = 0.0
         for t, pt in enumerate(pb.pile_types):
             base = pb.existing if t == 0 else np.zeros(n, np.int64)
+            scale = pb.capacity_scale(t)
             servers = base + piles[s, t]
             for i in np.flatnonzero(sol.load[s, t] > tol):
                 if service is not None:
                     p = _p_wait(int(servers[i]), float(sol.load[s, t, i]),
-                                service.session_minutes[t], service)
+                                service.session_minutes[t], service, float(scale[i]))
                     worst = max(worst, p)
                     if p > service.wait_probability + 1e-9:
                         v.append(f"{lab}: {pb.site_names[i]} {pt.name} queue: "
@@ -170,7 +180,7 @@ def check_charger_solution(problem: ChargerProblem, solution: ChargerSolution, *
                                  f"{service.wait_probability:g} with {int(servers[i])} piles "
                                  f"and {sol.load[s, t, i]:.3f} sessions/day")
                 else:
-                    cap = pt.table[min(int(servers[i]), pt.table.size - 1)]
+                    cap = pt.table[min(int(servers[i]), pt.table.size - 1)] * scale[i]
                     if sol.load[s, t, i] > cap + 1e-6:
                         v.append(f"{lab}: {pb.site_names[i]} {pt.name} load "
                                  f"{sol.load[s, t, i]:.3f} > table {cap:.3f}")

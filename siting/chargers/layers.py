@@ -14,12 +14,28 @@ from siting.planners import LayerSpec, ReviewRule
 if TYPE_CHECKING:
     from siting.config import ReviewSettings
 
-__all__ = ["LAYERS", "STAGE_COLOURS", "draw_stations", "review_rules", "station_fields"]
+__all__ = ["LAYERS", "PLAN_LAST_YEAR", "STAGE_COLOURS", "draw_stations", "review_rules",
+           "stage_label", "station_fields"]
 
 #: station colours by build stage (sorted stage names take them in turn)
 STAGE_COLOURS = ("#1f78b4", "#33a02c", "#ff7f00", "#6a3d9a", "#e31a1c", "#b15928")
 #: coverage circles sit under the other planners' layers (see siting.maps.plan)
 COVERAGE_Z = 25
+#: the last year of the carbon-peak plan's own figures (2021-2025); the map labels the
+#: stations of later stages (the demo's 2030 stage: nev_2030, piles_2030) as assumed
+PLAN_LAST_YEAR = 2025
+
+
+def stage_label(stage: object) -> str:
+    """A build stage as the map shows it: ``2030`` -> ``"2030 (assumed)"`` (any stage
+    after :data:`PLAN_LAST_YEAR`, whose targets are the scenario's assumptions, not the
+    plan's), ``2025`` -> ``"2025"``."""
+    text = str(int(stage)) if isinstance(stage, float) and stage.is_integer() else str(stage)
+    try:
+        later = float(text) > PLAN_LAST_YEAR
+    except ValueError:
+        later = False
+    return f"{text} (assumed)" if later else text
 
 
 def _within(buffer_m: float) -> str:
@@ -46,7 +62,8 @@ def station_fields(stations: gpd.GeoDataFrame) -> list[tuple[str, str, str]]:
              ("nev_served", "NEVs served", ""), ("sessions_day", "Sessions / day", ""),
              ("sessions", "Sessions / day", ""), ("utilisation", "Utilisation", "%"),
              ("wait_minutes", "Expected wait", "min"),
-             ("expected_wait_min", "Expected wait", "min"),
+             ("peak_wait_min", "Expected wait, busiest hour", "min"),
+             ("peak_utilisation", "Utilisation, busiest hour", "%"),
              ("wait_min", "Expected wait", "min"), ("stage", "Stage", ""),
              ("district", "District", ""), ("site_type", "Site type", ""),
              ("substation", "Substation", "")]
@@ -72,6 +89,15 @@ def draw_stations(layers: Mapping[str, gpd.GeoDataFrame], context: DrawContext
             style={"of": "charging_stations", "radius_m": radius_m, "color": "#2b8cbe",
                    "shape": "area"}))
     stage = "stage" if "stage" in stations else None
+    note = "size: piles; clusters show total piles"
+    if stage:
+        # legend and popups say which stages are assumed: "2030 (assumed)"
+        stations = stations.copy()
+        known = stations[stage].notna()
+        stations[stage] = stations[stage].astype(object)
+        stations.loc[known, stage] = [stage_label(v) for v in stations.loc[known, stage]]
+        if stations[stage].astype(str).str.endswith("(assumed)").any():
+            note += "; assumed stages are the scenario's assumptions, not plan figures"
     cats = sorted(map(str, stations[stage].dropna().unique()))[:len(STAGE_COLOURS)] \
         if stage else []
     out.append(context.layer(
@@ -81,8 +107,7 @@ def draw_stations(layers: Mapping[str, gpd.GeoDataFrame], context: DrawContext
         size=scale(stations, "piles", 4, 13, "piles"),
         color_by={"field": stage, "categories": dict(zip(cats, STAGE_COLOURS, strict=False))}
         if stage else None,
-        style={"color": "#1f78b4", "radius": 6, "shape": "point",
-               "note": "size: piles; clusters show total piles"}))
+        style={"color": "#1f78b4", "radius": 6, "shape": "point", "note": note}))
     return out
 
 

@@ -9,7 +9,11 @@ Definitions used in the KPIs:
 - ``mean_distance_m``: session-weighted network distance from demand point to station;
 - ``utilisation``: busy pile-minutes over available pile-minutes in the operating
   hours (``Σ q_t × session_minutes_t / Σ piles × operating_hours × 60``);
-- ``expected_wait_min``: session-weighted Erlang-C mean wait ``E[Wq]`` of the queues;
+- ``peak_wait_min``: session-weighted Erlang-C mean wait ``E[Wq]`` of the queues in
+  each one's busiest hour (the arrival profile of its site type, see
+  :func:`siting.chargers.inputs.peak_scale`); ``peak_p_wait_over_max`` the largest
+  ``P(wait > max_wait_minutes)`` then, which the plan keeps at most ``wait_probability``;
+  ``peak_utilisation``: busy pile-minutes over pile-minutes in the busiest hour;
 - ``stations_erlang_binding``: stations whose load is at least 99% of the sessions
   their whole piles serve at the service level;
 - a new residential community has *reserved installation conditions* when the plan
@@ -42,20 +46,24 @@ __all__ = ["charger_kpis", "demand_layer", "station_figures", "station_layer"]
 
 def station_figures(inputs: ChargerInputs, solution: ChargerSolution, s: int
                     ) -> dict[str, np.ndarray]:
-    """Per-site figures of stage ``s``: piles, kW, load, capacity, utilisation, waits."""
+    """Per-site figures of stage ``s``: piles, kW, load, capacity, utilisation (over the
+    operating hours and in the busiest hour), and the busiest hour's waits."""
     pb, sv = inputs.problem, inputs.service
     piles = solution.piles[s]
     load = solution.load[s]
     servers = np.vstack([pb.existing + piles[0], piles[1]])
-    cap = np.vstack([pb.slow.capacity(servers[0]), pb.fast.capacity(servers[1])])
+    cap = np.vstack([pb.site_capacity(t, servers[t]) for t in range(2)])
     hours = sv.operating_hours
     busy = load[0] * sv.session_minutes[0] + load[1] * sv.session_minutes[1]
     avail = servers.sum(axis=0) * hours * 60.0
+    # arrivals per hour in each queue's busiest hour (see ChargerProblem: σ = 1 / (p × hours))
+    peak = np.vstack([load[t] / (hours * pb.capacity_scale(t)) for t in range(2)])
+    peak_busy = peak[0] * sv.session_minutes[0] + peak[1] * sv.session_minutes[1]
     waits = np.vstack([
-        mean_wait_minutes(servers[t], load[t] / hours, session_minutes=sv.session_minutes[t])
+        mean_wait_minutes(servers[t], peak[t], session_minutes=sv.session_minutes[t])
         for t in range(2)])
     p_wait = np.vstack([
-        wait_exceed_probability(servers[t], load[t] / hours,
+        wait_exceed_probability(servers[t], peak[t],
                                 session_minutes=sv.session_minutes[t],
                                 wait_minutes=sv.max_wait_minutes) for t in range(2)])
     total = load.sum(axis=0)
@@ -63,10 +71,13 @@ def station_figures(inputs: ChargerInputs, solution: ChargerSolution, s: int
         wait = np.where(total > 0, (np.nan_to_num(waits * load, posinf=0.0)).sum(axis=0)
                         / np.maximum(total, 1e-12), 0.0)
         util = np.where(avail > 0, busy / np.maximum(avail, 1e-12), 0.0)
+        peak_util = np.where(servers.sum(axis=0) > 0,
+                             peak_busy / np.maximum(servers.sum(axis=0) * 60.0, 1e-12), 0.0)
     return {"open": np.asarray(solution.open[s], bool), "piles_slow": piles[0],
             "piles_fast": piles[1], "piles": piles.sum(axis=0),
             "kw": piles[0] * pb.slow.kw + piles[1] * pb.fast.kw, "sessions": total,
-            "capacity": cap.sum(axis=0), "utilisation": util, "wait": wait,
+            "capacity": cap.sum(axis=0), "utilisation": util,
+            "peak_utilisation": peak_util, "wait": wait,
             "p_wait": p_wait.max(axis=0),
             "binding": np.any((cap > 0) & (load >= 0.99 * cap - 1e-9) & (load > 0), axis=0),
             "busy_min": busy, "avail_min": avail}
@@ -108,8 +119,9 @@ def station_layer(inputs: ChargerInputs, solution: ChargerSolution, scenario: Sc
         "piles": f1["piles"], "piles_slow": f1["piles_slow"], "piles_fast": f1["piles_fast"],
         "kw": f1["kw"], "sessions_day": f1["sessions"],
         "nev_served": f1["sessions"] / per_nev, "capacity_sessions_day": f1["capacity"],
-        "utilisation": f1["utilisation"], "expected_wait_min": f1["wait"],
-        "p_wait_over_max": f1["p_wait"], "erlang_binding": f1["binding"],
+        "utilisation": f1["utilisation"], "peak_utilisation": f1["peak_utilisation"],
+        "peak_wait_min": f1["wait"], "peak_p_wait_over_max": f1["p_wait"],
+        "erlang_binding": f1["binding"],
         "substation": subs, "new_residential": sites["new_residential"],
         "max_piles": sites["max_piles"]}
     if len(years) > 1:
@@ -118,10 +130,42 @@ def station_layer(inputs: ChargerInputs, solution: ChargerSolution, scenario: Sc
             "piles_2030": f2["piles"], "piles_slow_2030": f2["piles_slow"],
             "piles_fast_2030": f2["piles_fast"], "kw_2030": f2["kw"],
             "sessions_day_2030": f2["sessions"], "nev_served_2030": f2["sessions"] / per_nev,
-            "utilisation_2030": f2["utilisation"], "expected_wait_min_2030": f2["wait"]})
+            "utilisation_2030": f2["utilisation"], "peak_wait_min_2030": f2["wait"]})
     frame["synthetic"] = synthetic
+    frame["fleet"] = None
     out = gpd.GeoDataFrame(pd.DataFrame(frame), geometry=sites.geometry, crs=sites.crs)
-    return out.loc[any_open].sort_values("id", kind="stable").reset_index(drop=True)
+    out = out.loc[any_open]
+    fleet = _fleet_rows(inputs, years, synthetic=synthetic)
+    if fleet is not None:
+        out = pd.concat([out, fleet.to_crs(out.crs)], ignore_index=True)
+    return gpd.GeoDataFrame(out, geometry="geometry", crs=sites.crs).sort_values(
+        "id", kind="stable").reset_index(drop=True)
+
+
+def _fleet_rows(inputs: ChargerInputs, years: tuple[int, ...], *, synthetic: bool
+                ) -> gpd.GeoDataFrame | None:
+    """Bus depots and taxi hubs with piles, as station rows (``fleet`` = bus/taxi):
+    dedicated DC piles built by the first stage and kept."""
+    if inputs.fleet is None:
+        return None
+    f = inputs.fleet.sites
+    f = f[f["piles"] > 0]
+    if not len(f):
+        return None
+    piles = f["piles"].to_numpy(np.int64)
+    rows: dict[str, Any] = {
+        "id": f["id"], "site_type": np.where(f["fleet"] == "bus", "bus_depot", "taxi_hub"),
+        "name": f["name"], "district": f["district"], "existing": False,
+        "existing_piles": 0, "stage": years[0], "piles": piles, "piles_slow": 0,
+        "piles_fast": piles, "kw": f["kw"], "sessions_day": f["sessions_day"],
+        "capacity_sessions_day": f["capacity_sessions_day"],
+        "peak_p_wait_over_max": f["peak_wait_probability"], "fleet": f["fleet"],
+        "vehicles": f["vehicles"], "max_piles": piles, "synthetic": synthetic}
+    if len(years) > 1:
+        rows.update({"piles_2030": piles, "piles_fast_2030": piles, "piles_slow_2030": 0,
+                     "kw_2030": f["kw"]})
+    return gpd.GeoDataFrame(pd.DataFrame(rows).reset_index(drop=True),
+                            geometry=f.geometry.to_numpy(), crs=f.crs)
 
 
 def demand_layer(inputs: ChargerInputs, solution: ChargerSolution) -> gpd.GeoDataFrame:
@@ -188,9 +232,11 @@ def _stage_kpis(inputs: ChargerInputs, solution: ChargerSolution, s: int,
         "mean_distance_m": round(float(flow @ c.cost) / max(served, 1e-12), 1),
         "utilisation": round(float(f["busy_min"].sum()) / max(float(f["avail_min"].sum()),
                                                                 1e-12), 4),
-        "expected_wait_min": round(float((f["wait"] * f["sessions"]).sum())
-                                   / max(served, 1e-12), 3),
-        "p_wait_over_max": round(float(f["p_wait"].max(initial=0.0)), 4),
+        "peak_utilisation": round(float((f["peak_utilisation"] * f["sessions"]).sum())
+                                  / max(served, 1e-12), 4),
+        "peak_wait_min": round(float((f["wait"] * f["sessions"]).sum())
+                               / max(served, 1e-12), 3),
+        "peak_p_wait_over_max": round(float(f["p_wait"].max(initial=0.0)), 4),
         "stations_erlang_binding": int((f["binding"] & f["open"]
                                         & (f["sessions"] > 0)).sum()),
         "median_station_sessions_day": round(float(np.median(sessions_w))
@@ -221,10 +267,13 @@ def _residential(inputs: ChargerInputs, solution: ChargerSolution) -> dict[str, 
     last = pb.n_stages - 1
     out: dict[str, Any] = {
         "definition": "a new residential community has reserved installation conditions "
-                      "when the plan gives it piles, or the substation it draws from keeps "
-                      "enough headroom after the plan for its full AC room "
-                      "(max_piles x slow kW)",
-        "new_residential_sites": int(new.size)}
+                      "when its full room (max_piles x pile kW) is held on its substation's "
+                      "headroom before the plan (chargers.residential_reserved_share), when "
+                      "the plan gives it piles, or when its substation keeps that much "
+                      "headroom after the plan",
+        "new_residential_sites": int(new.size),
+        "reserved_before_plan": int(inputs.reserved_sites[new].sum())
+        if inputs.reserved_sites.size else 0}
     if new.size == 0:
         out.update(with_piles_share=None, reserved_share=None)
         return out
@@ -239,6 +288,8 @@ def _residential(inputs: ChargerInputs, solution: ChargerSolution) -> dict[str, 
         sub = pb.substation[new]
         need = (pb.max_piles[new] - pb.existing[new]) * pb.slow.kw
         spare = np.where(sub >= 0, left[np.maximum(sub, 0)] >= need, True)
+    if inputs.reserved_sites.size:
+        spare = spare | inputs.reserved_sites[new]
     out.update(with_piles=int((piles[0] > 0).sum()),
                with_piles_share=round(float((piles[0] > 0).mean()), 4),
                with_piles_final_share=round(float(built.mean()), 4),
@@ -271,11 +322,16 @@ def charger_kpis(inputs: ChargerInputs, solution: ChargerSolution, scenario: Sce
     share = np.where(pb.demand[0] > 0, served_cells / np.maximum(pb.demand[0], 1e-12), 0.0)
     unmet_cells = cells["ev_sessions_day"].to_numpy(float) * (1 - share[inputs.cell_client])
     unmet_by = pd.Series(unmet_cells, index=cells.index).groupby(cells["district"]).sum()
+    fleet_by: dict[str, int] = {}
+    if inputs.fleet is not None:
+        fs = inputs.fleet.sites
+        fleet_by = {str(k): int(v) for k, v in fs.groupby("district")["piles"].sum().items()}
     for name in sorted(set(sites["district"]) | set(nev_by.index)):
         at = (sites["district"] == name).to_numpy()
-        piles = int(figs["piles"][at].sum())
+        piles = int(figs["piles"][at].sum()) + fleet_by.get(str(name), 0)
         n = float(nev_by.get(name, 0.0))
-        row = {"piles": piles, "piles_fast": int(figs["piles_fast"][at].sum()),
+        row = {"piles": piles, "piles_fleet": fleet_by.get(str(name), 0),
+               "piles_fast": int(figs["piles_fast"][at].sum()) + fleet_by.get(str(name), 0),
                "stations": int(figs["open"][at].sum()), "nev": round(n, 1),
                "piles_per_nev": round(piles / n, 4) if n > 0 else None,
                "sessions_day": round(float(sess_by.get(name, 0.0)), 1),
@@ -286,10 +342,24 @@ def charger_kpis(inputs: ChargerInputs, solution: ChargerSolution, scenario: Sce
         per_district[name] = row
     kpis["per_district"] = per_district
     kpis["residential"] = _residential(inputs, solution)
+    fleet_piles = fleet_sites = 0
+    if inputs.fleet is not None:
+        kpis["fleet"] = inputs.fleet.kpis()
+        fleet_piles = int(kpis["fleet"]["piles"])
+        fleet_sites = int((inputs.fleet.sites["piles"] > 0).sum())
+    kpis["stations_fleet"] = fleet_sites
+    kpis["piles_public"] = kpis["piles_total"]
+    kpis["piles_fleet"] = fleet_piles
+    kpis["piles_total"] = kpis["piles_public"] + fleet_piles
     if len(inputs.years) > 1:
         stage2 = _stage_kpis(inputs, solution, 1, c.sessions_per_nev_day)
         stage2["headroom"] = _headroom_kpis(inputs, solution, 1)
         stage2["stations_new"] = int((solution.open[1] & ~solution.open[0]).sum())
+        stage2["piles_public"] = stage2["piles_total"]
+        stage2["piles_total"] = stage2["piles_public"] + fleet_piles
+        stage2["source"] = "assumption"
+        stage2["note"] = ("the 2030 stage (chargers.nev_2030, piles_2030, headroom 2030) is "
+                          "an assumption of this scenario, not a figure of the plan")
         kpis["stage_2030"] = stage2
     kpis["objective_cny_per_year"] = None if not np.isfinite(res.objective) else \
         round(float(res.objective), 0)

@@ -106,8 +106,11 @@ class ChargerProblem:
     pile types ``t`` each allows (``M_it = M_i - e_i`` or 0), an annual station cost
     ``F_i`` (0 for existing stations) and a substation ``b(i)``; allowed pairs ``(i,
     j)`` within the service radius with network distance ``m_ij``; pile types with
-    power ``k_t``, annual capex ``c_t`` and Erlang-C table ``T_t(n)``; targets ``P_s``
-    of new piles; stage weights ``ω_s``.
+    power ``k_t``, annual capex ``c_t`` and Erlang-C table ``T_t(n)``, scaled at each
+    site by ``σ_ti`` (the peak-hour factor: ``T_t`` counts sessions spread evenly over
+    the operating hours, and a site whose busiest hour takes a share ``p_ti`` of its
+    daily sessions serves ``σ_ti T_t(n)`` with ``σ_ti = 1 / (p_ti × hours)``, so
+    it is sized for its peak hour); targets ``P_s`` of new piles; stage weights ``ω_s``.
 
     **Variables** per stage: ``y_si`` open (binary; 1 for existing), ``n_sit``
     new piles (integer), ``x_sij >= 0`` sessions/day of pair ``(i, j)``, ``u_sj >= 0``
@@ -122,8 +125,9 @@ class ChargerProblem:
                        + π Σ_j u_sj + ρ Σ_i r_si ]
         s.t. Σ_i x_sij + u_sj = d_sj                              (demand)
              Σ_j x_sij = Σ_t q_sit                                (flow)
-             q_sit <= T_t(e_it + n_sit)                           (Erlang-C, exact)
+             q_sit <= σ_ti T_t(e_it + n_sit)                      (Erlang-C, exact)
              Σ_i d_sj y_si + u_sj >= d_sj,  x_sij <= d_sj y_si        (cover, linking)
+             Σ_{i near j} y_1i >= 1  (every client, with reach_all)   (reach target)
              y_si <= Σ_t n_sit <= (M_i - e_i) y_si,  n_sit <= M_it
              Σ_t n_sit + e_i + r_si >= κ_s Σ_t q_sit              (ratio balance)
              Σ_it n_sit = P_s  (or >= P_s)                        (target)
@@ -132,6 +136,10 @@ class ChargerProblem:
              Σ_{i in D} Σ_t n_1it >= L_D                          (district minimum)
              y_2i >= y_1i,  n_2it >= n_1it                        (staging)
              y_1i = 1 (locked),  y_si = 0 (forbidden)
+
+    ``reach_all`` makes the plan's NEV target a constraint: in stage 1 every client has
+    an open station within the radius (clients whose every site is forbidden are
+    exempt, and reported by :meth:`unreachable_clients`).
 
     ``κ_s = (P_s + Σ e_i) / Σ_j d_sj`` is the city-wide piles-per-session ratio over
     reachable demand: when the pile target exceeds what the service level needs (the
@@ -194,6 +202,8 @@ class ChargerProblem:
     unmet_cost: float = 1.0
     ratio_cost: float = 0.0
     stage_weight: np.ndarray = field(default_factory=lambda: np.ones(1))
+    peak_scale: np.ndarray = field(default_factory=lambda: np.ones((2, 0)))
+    reach_all: bool = False
     locked: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     forbidden: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     link_sites: int = 3
@@ -214,7 +224,9 @@ class ChargerProblem:
                    site_names: tuple[str, ...] | None = None, fast_share_min: float = 0.0,
                    rule: Literal["exact", "at_least"] = "exact", distance_cost: float = 0.0,
                    unmet_cost: float = 1.0, ratio_cost: float = 0.0,
-                   stage_weight: ArrayLike | None = None, locked: ArrayLike | None = None,
+                   stage_weight: ArrayLike | None = None,
+                   peak_scale: ArrayLike | None = None, reach_all: bool = False,
+                   locked: ArrayLike | None = None,
                    forbidden: ArrayLike | None = None, link_sites: int = 3,
                    near_sites: int = 30,
                    n_clients: int | None = None, n_sites: int | None = None,
@@ -230,7 +242,9 @@ class ChargerProblem:
         ``headroom_kw`` (-1: unconstrained); ``headroom_kw`` is one value per substation or
         a ``(stages, substations)`` array (cumulative new load). ``existing_piles`` are
         AC piles already at a site (an existing station: always open, no station cost,
-        not counted in the targets). ``locked``/``forbidden``: site indices (or masks)
+        not counted in the targets). ``peak_scale``: ``σ_ti``, one value per site or a
+        ``(2, sites)`` array (slow, fast); 1 (the default) sizes for sessions spread
+        evenly over the operating hours. ``locked``/``forbidden``: site indices (or masks)
         open in stage 1 / never open. ``near_sites`` and ``link_sites`` tune the
         relaxation of ``method="relax"`` (pairs kept per client; pairs with a linking
         row): 30 and 3 were measured on the Zibo demo (bench/chargers_scaling.py).
@@ -321,6 +335,16 @@ class ChargerProblem:
             np.asarray(stage_weight, dtype=np.float64).ravel()
         if w.size != n_stages or not np.all(w > 0):
             problems.append(f"stage_weight needs {n_stages} positive values")
+        ps = np.ones((2, n_sites)) if peak_scale is None else \
+            np.asarray(peak_scale, dtype=np.float64)
+        if ps.ndim == 1 and ps.shape == (n_sites,):
+            ps = np.vstack([ps, ps])
+        if ps.shape != (2, n_sites):
+            problems.append(f"peak_scale has shape {ps.shape}; give one value per site or a "
+                            f"(2, {n_sites}) array")
+            ps = np.ones((2, n_sites))
+        elif not (np.all(np.isfinite(ps)) and np.all(ps > 0)):
+            problems.append("peak_scale must be finite and > 0")
         sn = tuple(site_names) if site_names is not None else \
             tuple(f"site {i}" for i in range(n_sites))
         if len(sn) != n_sites:
@@ -333,7 +357,7 @@ class ChargerProblem:
         fc = np.where(ex > 0, 0.0, fc)
         arrays = dict(demand=d, piles=p, max_piles=mx, allow=allow, existing=ex,
                       station_cost=fc, substation=sub, headroom_kw=hk, district=dist,
-                      district_min=dmin, stage_weight=w)
+                      district_min=dmin, stage_weight=w, peak_scale=ps)
         for a in arrays.values():
             a.setflags(write=False)
         return cls(costs=sc, slow=slow, fast=fast, district_names=names, site_names=sn,
@@ -341,7 +365,7 @@ class ChargerProblem:
                    distance_cost=float(distance_cost), unmet_cost=float(unmet_cost),
                    ratio_cost=float(ratio_cost), locked=lk, forbidden=fb,
                    link_sites=int(link_sites), near_sites=int(near_sites), name=name,
-                   **arrays)
+                   reach_all=bool(reach_all), **arrays)
 
     # ----------------------------------------------------------------- helpers
     @property
@@ -352,12 +376,33 @@ class ChargerProblem:
     def pile_types(self) -> tuple[PileType, PileType]:
         return self.slow, self.fast
 
+    def site_capacity(self, t: int, servers: ArrayLike) -> np.ndarray:
+        """Sessions/day each site's type-``t`` queue serves with ``servers[i]`` piles (all
+        of them, existing included) at the service level in its peak hour:
+        ``σ_ti T_t(servers_i)``."""
+        pt = self.pile_types[t]
+        return pt.capacity(servers) * self.capacity_scale(t)
+
+    def capacity_scale(self, t: int) -> np.ndarray:
+        """``σ_ti`` of every site (ones when the problem has none)."""
+        n = self.costs.n_sites
+        return self.peak_scale[t] if self.peak_scale.shape == (2, n) else np.ones(n)
+
     def slots(self) -> np.ndarray:
         """``(2, sites)`` new piles each type may add (0 where not allowed/forbidden)."""
         room = (self.max_piles - self.existing)[None, :] * self.allow
         out = room.astype(np.int64).copy()
         out[:, self.forbidden] = 0
         return out
+
+    def reach_clients(self) -> np.ndarray:
+        """Clients with at least one pair to a site that is not forbidden: those
+        ``reach_all`` covers."""
+        ok = np.ones(self.costs.n_sites, bool)
+        ok[self.forbidden] = self.existing[self.forbidden] > 0
+        good = ok[self.costs.site]
+        return np.flatnonzero(np.bincount(self.costs.client, weights=good,
+                                          minlength=self.costs.n_clients) > 0)
 
     def ratio(self) -> np.ndarray:
         """``κ_s``: piles (existing + target) per reachable daily session, per stage."""

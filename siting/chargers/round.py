@@ -61,7 +61,7 @@ class _StageRounding:
                                weights=(self.kw[:, None] * self.cur)[:, self.has_sub].sum(axis=0))
             self.room = pb.headroom_kw[s] - used
         self.need = np.stack([
-            np.clip(np.searchsorted(lay.tables[t], plan.load[s, t] - CAP_TOL)
+            np.clip(lay.servers_for(t, plan.load[s, t], tol=CAP_TOL)
                     - lay.base[t], 0, self.cap[t]) for t in (0, 1)])
         self.sites = np.arange(n)
 
@@ -142,9 +142,26 @@ class _StageRounding:
                 self.step(int(t), int(i), -1)
         return True
 
+    def fit_rooms(self) -> bool:
+        """Bring every site within its room: the floors of each type's continuous piles,
+        raised to the previous stage's, can add up to more than the site holds (say 10
+        slow and 10 fast piles in stage 1, 15 and 5 continuous in stage 2, room 20).
+        Removes piles above the previous stage's, most over-rounded first."""
+        for i in np.flatnonzero(self.cur.sum(axis=0) > self.lay.room):
+            while self.cur[:, i].sum() > self.lay.room[i]:
+                over = np.where(self.cur[:, i] > self.lo[:, i],
+                                self.cur[:, i] - self.cont[:, i], -np.inf)
+                t = int(np.argmax(over))
+                if over[t] == -np.inf:
+                    return False
+                self.step(t, int(i), -1)
+        return True
+
     def run(self) -> np.ndarray | None:
         pb, lay, s = self.pb, self.lay, self.s
         n = self.sites.size
+        if not self.fit_rooms():
+            return None
         if self.room.size and np.any(self.room < -1e-6) and not self.relieve():
             return None
         for i in np.flatnonzero(self.is_open & lay.new_site & (self.cur.sum(axis=0) == 0)):

@@ -25,8 +25,19 @@ Two sources:
   landscape puts urban growth) are flagged ``new_residential``; those in the core are
   established communities. Deterministic from the seed.
 
-Both drop candidates inside water and the ecological red line (with the review
-buffer ``station_red_line_buffer_m``), when the region has those layers.
+Both are screened by every rule ``review`` applies to charging stations
+(:func:`siting.chargers.layers.review_rules`: the ecological red line with the
+scenario's ``station_red_line_buffer_m``, permanent basic farmland and water, where
+the region has those layers), so a plan never puts a new station where its own review
+would fail it; existing stations stay.
+
+:func:`reach_candidates` then closes the gaps that rural demand leaves: wherever a
+demand point has no candidate within the service radius (network distance), a
+``township_centre`` candidate is added at the nearest allowed road node, greedily,
+busiest uncovered demand first (a township or village service centre: the government
+compound, market or clinic car park a rural town offers). The plan then drops no NEV's
+sessions for want of a site; only demand whose whole reach is screened out stays
+unreachable, and is reported.
 
 Ids encode the source, the type and the place: ``chg-pp-5735124125533`` (demo: type
 code and metre coordinates), ``chg-osm-node-123456`` (OSM), so the same inputs give
@@ -36,7 +47,7 @@ the same ids and reviewer decisions carry over between runs.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -45,8 +56,9 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
+from numpy.typing import ArrayLike
 
-from siting.config import ChargerSettings
+from siting.config import ChargerSettings, ReviewSettings
 from siting.crs import require_metric
 from siting.errors import InputError
 from siting.network import snap_points
@@ -62,17 +74,18 @@ __all__ = [
     "candidate_sites",
     "land_use_candidates",
     "poi_candidates",
+    "reach_candidates",
 ]
 
 SITE_TYPES = ("public_parking", "mall", "transport_hub", "bus_depot",
               "residential_community", "fuel_station", "public_institution",
-              "existing_station")
+              "existing_station", "township_centre")
 """Kinds of candidate site (the scenario's ``[chargers.site_types]`` keys)."""
 
 _CODE = MappingProxyType({
     "public_parking": "pp", "mall": "ml", "transport_hub": "th", "bus_depot": "bd",
     "residential_community": "rc", "fuel_station": "fs", "public_institution": "pi",
-    "existing_station": "ex"})
+    "existing_station": "ex", "township_centre": "tc"})
 
 OSM_SITE_TYPES = MappingProxyType({
     "parking": "public_parking", "mall": "mall", "supermarket": "mall",
@@ -109,8 +122,10 @@ CANDIDATE_COLUMNS = ("id", "site_type", "name", "district", "land_use", "max_pil
 
 
 def candidate_sites(region: Region, settings: ChargerSettings, *, seed: int | None = None,
-                    red_line_buffer_m: float = 0.0) -> gpd.GeoDataFrame:
-    """Candidates for ``region``: OSM POIs where it has them, else demo land use.
+                    review: ReviewSettings | None = None) -> gpd.GeoDataFrame:
+    """Candidates for ``region``: OSM POIs where it has them, else demo land use,
+    screened by the station review rules with ``review``'s buffers (the defaults of
+    :class:`~siting.config.ReviewSettings` when ``None``).
 
     Raises:
         InputError: the region has neither a ``pois`` nor a ``land_use`` layer, or no
@@ -126,10 +141,10 @@ def candidate_sites(region: Region, settings: ChargerSettings, *, seed: int | No
             f"region {region.name!r} has no 'pois' layer (OSM candidate sites) and no "
             f"'land_use' layer to generate candidates from; load it from an OSM file or "
             f"add a land-use layer")
-    out = _screen(out, region, red_line_buffer_m=red_line_buffer_m)
+    out = _screen(out, region, review=review)
     if len(out) == 0:
         raise InputError(f"region {region.name!r}: no candidate charging site is left "
-                         f"outside water and the red line")
+                         f"outside the red line, farmland and water; check those layers")
     logger.info("charging candidates: %d sites (%s)", len(out),
                 out["site_type"].value_counts().to_dict())
     return out
@@ -324,20 +339,113 @@ def _nearest_free(table: pd.DataFrame, points: gpd.GeoSeries, taken: np.ndarray
     return dist, out
 
 
-def _screen(sites: gpd.GeoDataFrame, region: Region, *, red_line_buffer_m: float
-            ) -> gpd.GeoDataFrame:
-    """Drop candidates inside water or the red line (plus buffer); existing stay."""
-    bad = np.zeros(len(sites), dtype=bool)
-    for layer, buffer_m in (("water", 0.0), ("red_line", red_line_buffer_m)):
-        if layer not in region.layers or not len(region.layers[layer]):
+def screen_mask(points: np.ndarray, region: Region, *,
+                review: ReviewSettings | None = None) -> tuple[np.ndarray, dict[str, int]]:
+    """Which ``points`` (shapely, in the region's CRS) break a station review rule
+    (:func:`siting.chargers.layers.review_rules` with ``review``'s buffers), and how many
+    each constraint layer caught."""
+    from siting.chargers.layers import review_rules
+
+    bad = np.zeros(len(points), dtype=bool)
+    caught: dict[str, int] = {}
+    for rule in review_rules(review or ReviewSettings()):
+        if rule.severity != "violation":
             continue
-        geom = shapely.union_all(region.layers[layer].to_crs(region.crs).geometry.to_numpy())
-        if buffer_m > 0:
-            geom = shapely.buffer(geom, buffer_m)
+        layer = region.layers.get(rule.constraint)
+        if layer is None or not len(layer):
+            continue
+        geom = shapely.union_all(shapely.make_valid(layer.to_crs(region.crs).geometry.to_numpy()))
+        if rule.buffer_m > 0:
+            geom = shapely.buffer(geom, rule.buffer_m)
         shapely.prepare(geom)
-        hit = shapely.intersects(geom, sites.geometry.to_numpy())
-        bad |= hit & (sites["existing_piles"].to_numpy() == 0)
+        hit = shapely.intersects(geom, points)
+        caught[rule.constraint] = int((hit & ~bad).sum())
+        bad |= hit
+    return bad, caught
+
+
+def _screen(sites: gpd.GeoDataFrame, region: Region, *, review: ReviewSettings | None
+            ) -> gpd.GeoDataFrame:
+    """Drop new candidates that break a station review rule; existing stations stay."""
+    bad, caught = screen_mask(sites.geometry.to_numpy(), region, review=review)
+    bad &= sites["existing_piles"].to_numpy() == 0
     if bad.any():
-        logger.info("charging candidates: %d inside water or the red line left out",
-                    int(bad.sum()))
+        logger.info("charging candidates: %d left out by the review rules (%s)",
+                    int(bad.sum()), ", ".join(f"{k}: {v}" for k, v in caught.items() if v))
     return sites.loc[~bad, [*CANDIDATE_COLUMNS, "geometry"]].reset_index(drop=True)
+
+
+def reach_candidates(region: Region, sites: gpd.GeoDataFrame, demand_nodes: Sequence[Any],
+                     demand_weight: ArrayLike, settings: ChargerSettings, *,
+                     review: ReviewSettings | None = None) -> gpd.GeoDataFrame:
+    """``township_centre`` candidates so every demand node has a site within reach.
+
+    ``demand_nodes``: road nodes of the demand points (``region.graph``'s ids),
+    ``demand_weight``: their sessions/day. A demand node is *covered* when some site
+    (``sites["node"]``) lies within ``settings.service_radius_m`` of it on the road
+    network (from the demand to the site, as the plan measures access). While some node
+    is uncovered, the busiest one gets a new candidate at the nearest road node it
+    reaches that passes the station review rules (:func:`screen_mask`), which covers
+    every node within the radius of it. Nodes whose whole reach is screened out stay
+    uncovered (logged). Returns only the new candidates (columns of
+    :data:`CANDIDATE_COLUMNS`), ids ``chg-tc-<x><y>`` from their metre coordinates.
+    """
+    from scipy.sparse.csgraph import dijkstra
+
+    from siting.network import graph_arrays
+
+    radius = float(settings.service_radius_m)
+    adj, nodes = graph_arrays(region.graph)
+    index = {n: k for k, n in enumerate(nodes)}
+    rev = adj.T.tocsr()
+    demand_pos = np.array([index[n] for n in demand_nodes], dtype=np.int64)
+    weight = np.asarray(demand_weight, dtype=np.float64)
+    site_pos = np.unique([index[n] for n in sites["node"] if n in index]).astype(np.int64)
+    near = np.full(len(nodes), np.inf)
+    if site_pos.size:  # distance from each node to its nearest site
+        near = dijkstra(rev, directed=True, indices=site_pos, limit=radius, min_only=True)
+    uncovered = ~np.isfinite(near[demand_pos])
+    if not uncovered.any():
+        return sites.iloc[:0][[*CANDIDATE_COLUMNS, "geometry"]]
+    xy = np.array([(region.graph.nodes[n]["x"], region.graph.nodes[n]["y"]) for n in nodes])
+    bad, _ = screen_mask(shapely.points(xy), region, review=review)
+    taken = np.zeros(len(nodes), dtype=bool)
+    taken[site_pos] = True
+    order = np.lexsort((demand_pos, -weight))  # busiest first; ties by node position
+    picked: list[int] = []
+    stuck = 0
+    for j in order:
+        if not uncovered[j]:
+            continue
+        dist = dijkstra(adj, directed=True, indices=int(demand_pos[j]), limit=radius)
+        ok = np.flatnonzero(np.isfinite(dist) & ~bad & ~taken)
+        if ok.size == 0:
+            uncovered[j] = False
+            stuck += 1
+            continue
+        site = int(ok[np.argmin(dist[ok])])
+        taken[site] = True
+        picked.append(site)
+        reach = dijkstra(rev, directed=True, indices=site, limit=radius)
+        uncovered &= ~np.isfinite(reach[demand_pos])
+    if stuck:
+        logger.warning("charging candidates: %d demand points reach no road node outside "
+                       "the review constraints within %.0f m; their sessions stay "
+                       "unreachable", stuck, radius)
+    if not picked:
+        return sites.iloc[:0][[*CANDIDATE_COLUMNS, "geometry"]]
+    pos = np.array(picked, dtype=np.int64)
+    site_type = np.full(pos.size, "township_centre", dtype=object)
+    geom = gpd.GeoSeries(gpd.points_from_xy(xy[pos, 0], xy[pos, 1]), crs=region.crs)
+    lim = _limits(settings, site_type)
+    out = gpd.GeoDataFrame({
+        "id": [f"chg-tc-{round(a):07d}{round(b):07d}" for a, b in xy[pos]],
+        "site_type": site_type, "name": "township service centre (generated for reach)",
+        "district": _districts_of(geom, region.districts), "land_use": "reach", **lim,
+        "existing_piles": np.zeros(pos.size, dtype=np.int64),
+        "new_residential": np.zeros(pos.size, dtype=bool),
+        "node": nodes[pos], "snap_m": np.zeros(pos.size), "synthetic": True},
+        geometry=geom.to_numpy(), crs=region.crs)
+    logger.info("charging candidates: %d township service centres added so every demand "
+                "point has a candidate within %.0f m", len(out), radius)
+    return out.sort_values("id", kind="stable").reset_index(drop=True)

@@ -92,8 +92,7 @@ def _capacity(pb: ChargerProblem, lay: Layout, piles: np.ndarray, *, exact: bool
     """``(2, n)`` capacity of ``piles`` new piles plus the existing ones: the model's
     (``CAP_MARGIN`` below the table), or with ``exact`` the Erlang-C table itself."""
     if exact:
-        return np.stack([pt.capacity(lay.base[t] + piles[t])
-                         for t, pt in enumerate(pb.pile_types)])
+        return np.stack([pb.site_capacity(t, lay.base[t] + piles[t]) for t in range(2)])
     return np.stack([lay.capacity(t, lay.base[t] + piles[t]) for t in range(2)])
 
 
@@ -234,6 +233,9 @@ class _Run:
             if s > 0:
                 is_open[s] |= is_open[s - 1]
             served = pb.demand[s] - unmet[s]
+            if s == 0 and pb.reach_all:  # every client needs a station in reach
+                served = np.where(np.isin(np.arange(c.n_clients), pb.reach_clients()),
+                                  np.maximum(pb.demand[s], 1e-3), 0.0)
             while True:
                 covered = np.bincount(c.client, weights=is_open[s][c.site],
                                       minlength=c.n_clients) > 0
@@ -311,7 +313,7 @@ class _Run:
         trial_room = [int(self.lay.room[self.best.open[s] & ~idle[s]].sum())
                       for s in range(pb.n_stages)]
         if idle.any() and all(r >= p for r, p in zip(trial_room, pb.piles, strict=True)):
-            trial = self.best.open & ~idle
+            trial = _with_reach(pb, lay, self.best.open & ~idle, prefer=self.best.open[0])
             logger.info("%s: closing %d idle stations", pb.name, int(idle.sum()))
             value = min(value, self.evaluate(trial, "idle stations closed"))
         return value
@@ -465,7 +467,32 @@ class _Run:
         if piles is None or self.deadline.expired():
             return
         is_open = (piles.sum(axis=1) > 0) | ~lay.new_site[None, :]
+        if pb.reach_all and np.any(_with_reach(pb, lay, is_open, prefer=is_open[0]) != is_open):
+            return  # these whole piles leave clients out of reach: no plan from them
         self.plan_at(is_open, piles, "whole piles of the pile-side check")
+
+
+def _with_reach(pb: ChargerProblem, lay: Layout, is_open: np.ndarray, *,
+                prefer: np.ndarray) -> np.ndarray:
+    """``is_open`` with, under ``reach_all``, a stage-1 station (kept in later stages) for
+    every client that has none in reach: its nearest allowed site, ``prefer`` first."""
+    if not pb.reach_all:
+        return is_open
+    out = is_open.copy()
+    c = pb.costs
+    ok = lay.room > 0
+    for j in pb.reach_clients():
+        row = slice(c.indptr[j], c.indptr[j + 1])
+        sites = c.site[row]
+        if out[0, sites].any():
+            continue
+        cost = np.where(ok[sites], c.cost[row], np.inf)
+        if not np.isfinite(cost).any():
+            continue
+        preferred = np.where(prefer[sites], cost, np.inf)
+        pick = preferred if np.isfinite(preferred).any() else cost
+        out[:, sites[int(np.argmin(pick))]] = True
+    return out
 
 
 def _undersized(pb: ChargerProblem, lay: Layout, plan: _Plan) -> frozenset[tuple[int, int, int]]:

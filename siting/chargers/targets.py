@@ -20,11 +20,14 @@ def _num(value: Any) -> float | None:
 def charger_targets(kpis: Mapping[str, Any], scenario: Scenario) -> tuple[Target, ...]:
     """Piles and NEVs for 2025, residential reservation, and the fleet shares.
 
-    The fleet shares (buses, cruise taxis) are in the plan but no fleet demand is
-    modelled yet: they are reported with ``achieved=None`` (not met), never dropped.
+    The fleet shares (buses, cruise taxis) are the shares of each fleet whose charging
+    the plan's depots and hubs provide (:mod:`siting.chargers.fleet`); a scenario without
+    fleet sizes reports them with ``achieved=None`` (not met), never dropped. Piles
+    count the public stations' and the fleet's dedicated piles.
     """
     c, fleet = scenario.chargers, scenario.fleet
     residential = kpis.get("residential") or {}
+    fk = kpis.get("fleet") or {}
     out = [
         Target("chargers.piles_2025", f"new charging piles by 2025 (plan: at least "
                f"{c.piles_2025:,})", c.piles_2025, _num(kpis.get("piles_total")), "piles",
@@ -37,12 +40,16 @@ def charger_targets(kpis: Mapping[str, Any], scenario: Scenario) -> tuple[Target
                "reserved installation conditions", c.residential_reserved_share,
                _num(residential.get("reserved_share")), "share", "plan",
                note=str(residential.get("definition", ""))),
-        Target("fleet.bus_nev_share", "urban buses that are new-energy vehicles by 2025",
-               fleet.bus_nev_share_2025, None, "share", "plan",
-               note="not modelled: no bus-depot charging demand in the model yet"),
-        Target("fleet.taxi_nev_share", "cruise taxis that are new-energy vehicles by 2025",
-               fleet.taxi_nev_share_2025, None, "share", "plan",
-               note="not modelled: no taxi charging demand in the model yet"),
+        Target("fleet.bus_nev_share", "urban buses that are new-energy vehicles by 2025 "
+               "(share of the fleet whose depot charging the plan provides)",
+               fleet.bus_nev_share_2025, _num(fk.get("bus_charged_share")), "share", "plan",
+               note=str(fk.get("definition", "not modelled: the scenario gives no "
+                                             "fleet.buses"))),
+        Target("fleet.taxi_nev_share", "cruise taxis that are new-energy vehicles by 2025 "
+               "(share of the fleet whose hub fast charging the plan provides)",
+               fleet.taxi_nev_share_2025, _num(fk.get("taxi_charged_share")), "share", "plan",
+               note=str(fk.get("definition", "not modelled: the scenario gives no "
+                                             "fleet.taxis"))),
     ]
     stage = kpis.get("stage_2030")
     if c.staged and isinstance(stage, Mapping):

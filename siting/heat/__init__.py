@@ -1,5 +1,11 @@
 """Waste-heat planner: the pipes that bring industrial heat into the heating networks.
 
+Waste heat is industrial process heat and cooling-water heat; heat taken from CHP
+plants (the existing supply) is CHP extraction, with its own fuel cost and CO2, and is
+reported apart (:mod:`siting.heat.inputs`, :mod:`siting.heat.outputs`). Pipe losses
+run the whole heating season. Trunks between neighbouring zone networks are
+candidates, and the scenario may require an interconnection (``[[heat.required_links]]``).
+
 Two ways in (STYLE.md):
 
 - the pure-array problem: :class:`HeatNetworkProblem` ``.from_arrays(...)``

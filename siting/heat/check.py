@@ -28,13 +28,15 @@ def check_heat_solution(problem: Any, solution: Any, *, tol_mw: float | None = N
     Checked: chosen diameters exist and respect forbidden/locked links; each built
     pipe's inflow is within its diameter's capacity and the link's ``link_max_mw``,
     and its outflow is inflow minus ``length x loss per metre``; heat balances at
-    every node (pipe outflows in, inflows out, sources in, gates out); source
-    capacities; sink deliveries equal
-    their gates and stay within demand, unmet demand within what the existing CHP
-    cannot cover; every used source reaches a delivering gate (or feeds only the losses
-    of built pipes, e.g. an approved stub) and every served sink
-    is reached from a used source along built pipes in their flow direction; and
-    the objective recomputed from these amounts equals the solver's.
+    every node (pipe outflows in, inflows out, sources in, gates out, out-gates in);
+    source capacities; sink deliveries equal their gates minus their out-gates and
+    stay within demand, out-gates pass on at most the sink's demand, unmet demand
+    stays within what the existing CHP cannot cover; every used source reaches a
+    delivering gate (or feeds only the losses of built pipes, e.g. an approved stub)
+    and every served sink is reached from a used source along built pipes in their
+    flow direction (a sink's network passes heat from its gates to its out-gates);
+    every required interconnection is carried (:func:`_required`); and the objective
+    recomputed from these amounts, season losses included, equals the solver's.
     """
     pb, s = problem, solution
     cat = pb.catalogue
@@ -75,11 +77,16 @@ def check_heat_solution(problem: Any, solution: Any, *, tol_mw: float | None = N
                    f"{outflow[e]:.6g} MW)")
     head = np.where(frm == pb.link_u, pb.link_v, pb.link_u)
     supply, gate = np.asarray(s.supply_mw), np.asarray(s.gate_mw)
+    n_out = pb.outgate_node.size
+    gate_out = np.asarray(getattr(s, "gate_out_mw", np.zeros(n_out)))
+    if gate_out.shape != (n_out,):
+        return [*out, f"gate_out_mw has shape {gate_out.shape}, expected ({n_out},)"]
     n = pb.n_nodes
     bal = (np.bincount(head[built], weights=outflow[built], minlength=n)
            - np.bincount(frm[built], weights=inflow[built], minlength=n)
            + np.bincount(pb.source_node, weights=supply, minlength=n)
-           - np.bincount(pb.gate_node, weights=gate, minlength=n))
+           - np.bincount(pb.gate_node, weights=gate, minlength=n)
+           + np.bincount(pb.outgate_node, weights=gate_out, minlength=n))
     for node in np.flatnonzero(np.abs(bal) > tol)[:5]:
         out.append(f"node {node}: heat does not balance ({bal[node]:+.6g} MW)")
     for i in np.flatnonzero((supply < -tol) | (supply > pb.source_mw + tol))[:5]:
@@ -90,9 +97,15 @@ def check_heat_solution(problem: Any, solution: Any, *, tol_mw: float | None = N
     demand = pb.sink_demand_mw
     gap = np.maximum(demand - pb.sink_chp_mw, 0.0)
     per_sink = np.bincount(pb.gate_sink, weights=gate, minlength=demand.size)
-    for k in np.flatnonzero(np.abs(per_sink - w) > tol)[:5]:
-        out.append(f"sink {k}: gates hand over {per_sink[k]:.6g} MW but {w[k]:.6g} MW is "
-                   f"reported delivered")
+    passed = np.bincount(pb.outgate_sink, weights=gate_out, minlength=demand.size)
+    for o in np.flatnonzero(gate_out < -tol)[:5]:
+        out.append(f"out-gate {o} passes on a negative {gate_out[o]:.6g} MW")
+    for k in np.flatnonzero(passed > demand + tol)[:5]:
+        out.append(f"sink {k}: its network passes on {passed[k]:.6g} MW, over its "
+                   f"{demand[k]:.6g} MW demand")
+    for k in np.flatnonzero(np.abs(per_sink - passed - w) > tol)[:5]:
+        out.append(f"sink {k}: gates hand over {per_sink[k]:.6g} MW and out-gates pass on "
+                   f"{passed[k]:.6g} MW but {w[k]:.6g} MW is reported delivered")
     for k in np.flatnonzero((w < -tol) | (w > demand + tol))[:5]:
         out.append(f"sink {k}: {w[k]:.6g} MW delivered, outside [0, demand {demand[k]:.6g}]")
     for k in np.flatnonzero((u < -tol) | (u > gap + tol))[:5]:
@@ -102,7 +115,8 @@ def check_heat_solution(problem: Any, solution: Any, *, tol_mw: float | None = N
         out.append(f"sink {k}: {gap[k] - w[k] - u[k]:.6g} MW of demand is neither met nor "
                    f"counted unmet")
     out += _connectivity(pb, built, frm, head, inflow, outflow, loss, supply, gate, w,
-                         tol)
+                         tol, gate_out)
+    out += _required(pb, built, frm, head, outflow, supply, gate, gate_out, w, tol)
     obj = _objective(pb, dn, built, supply, w, u)
     result = getattr(s, "result", None)
     reported = getattr(result, "objective", math.nan)
@@ -117,8 +131,9 @@ def _objective(pb: Any, dn: np.ndarray, built: np.ndarray, supply: np.ndarray,
     cat = pb.catalogue
     capex = sum(cat.cost_cny_per_m[dn[e]] * pb.link_length_m[e] + pb.link_extra_cny[e]
                 for e in np.flatnonzero(built))
+    lost = sum(cat.loss_mw_per_m[dn[e]] * pb.link_length_m[e] for e in np.flatnonzero(built))
     gap = np.maximum(pb.sink_demand_mw - pb.sink_chp_mw, 0.0)
-    total = pb.annuity * capex
+    total = pb.annuity * capex + getattr(pb, "loss_cny_per_mw_yr", 0.0) * lost
     total += float(np.sum(pb.source_cost_cny_per_mw_yr * supply))
     total += float(np.sum(pb.sink_delivery_cost_cny_per_mw_yr * w))
     total -= float(np.sum(pb.sink_value_cny_per_mw_yr * (w + u - gap)))
@@ -129,19 +144,17 @@ def _objective(pb: Any, dn: np.ndarray, built: np.ndarray, supply: np.ndarray,
 def _connectivity(pb: Any, built: np.ndarray, frm: np.ndarray, head: np.ndarray,
                   inflow: np.ndarray, outflow: np.ndarray, loss: np.ndarray,
                   supply: np.ndarray, gate: np.ndarray, w: np.ndarray,
-                  tol: float) -> list[str]:
+                  tol: float, gate_out: np.ndarray) -> list[str]:
     """Used sources reach a delivering gate (or only keep built pipes warm); served
-    sinks are reached from a used source.
+    sinks are reached from a used source. A sink's network (node ``("net", k)``)
+    takes heat at its gates and passes it on at its out-gates.
 
     A built pipe loses heat whatever it carries, so a source may feed nothing but the
     losses of pipes that must be built (a reviewer-approved stub): that is allowed
     when its supply is at most the losses of the pipes its heat enters.
     """
     n = pb.n_nodes
-    carrying = np.flatnonzero(built & (outflow > tol))
-    succ: dict[int, list[int]] = {}
-    for e in carrying:
-        succ.setdefault(int(frm[e]), []).append(int(head[e]))
+    succ = _arcs(pb, built, frm, head, outflow, gate, gate_out, tol)
     warmed: dict[int, list[int]] = {}  # node -> built pipes heat enters there
     for e in np.flatnonzero(built & (inflow > tol)):
         warmed.setdefault(int(frm[e]), []).append(int(e))
@@ -167,7 +180,53 @@ def _connectivity(pb: Any, built: np.ndarray, frm: np.ndarray, head: np.ndarray,
     return out
 
 
-def _bfs(start: int, succ: Mapping[int, list[int]], n: int) -> set[int]:
+def _arcs(pb: Any, built: np.ndarray, frm: np.ndarray, head: np.ndarray,
+          outflow: np.ndarray, gate: np.ndarray, gate_out: np.ndarray,
+          tol: float) -> dict[Any, list[Any]]:
+    """Successors along which heat moves: carrying pipes, gates into their sink's
+    network (``("net", k)``) and out-gates out of it."""
+    succ: dict[Any, list[Any]] = {}
+    for e in np.flatnonzero(built & (outflow > tol)):
+        succ.setdefault(int(frm[e]), []).append(int(head[e]))
+    for g in np.flatnonzero(gate > tol):
+        succ.setdefault(int(pb.gate_node[g]), []).append(("net", int(pb.gate_sink[g])))
+    for o in np.flatnonzero(gate_out > tol):
+        succ.setdefault(("net", int(pb.outgate_sink[o])), []).append(int(pb.outgate_node[o]))
+    return succ
+
+
+def _required(pb: Any, built: np.ndarray, frm: np.ndarray, head: np.ndarray,
+              outflow: np.ndarray, supply: np.ndarray, gate: np.ndarray,
+              gate_out: np.ndarray, w: np.ndarray, tol: float) -> list[str]:
+    """Each required interconnection: from its used sources, heat moves along carrying
+    pipes into networks of its first stage, which take at least its ``min_mw``; from
+    those networks (only) it moves on to the next stage, which takes its own, and so
+    on. Amounts are the sinks' deliveries; routes follow the flow directions."""
+    out: list[str] = []
+    reqs = getattr(pb, "required", ())
+    if not reqs:
+        return out
+    succ = _arcs(pb, built, frm, head, outflow, gate, gate_out, tol)
+    for req in reqs:
+        src = [i for i in req.sources if supply[i] > tol]
+        starts: set[Any] = {int(pb.source_node[i]) for i in src}
+        for j, (stage, mw) in enumerate(zip(req.stages, req.min_mw, strict=True)):
+            seen: set[Any] = set()
+            for st in starts:
+                seen |= _bfs(st, succ, 0)
+            got = [k for k in stage if ("net", int(k)) in seen and w[k] > tol]
+            taken = float(sum(w[k] for k in got))
+            if taken < mw - tol:
+                frm_txt = "its sources" if j == 0 else f"stage {j}"
+                out.append(f"required interconnection {req.name!r}: stage {j + 1} (sinks "
+                           f"{list(stage)}) takes {taken:.6g} MW reached from {frm_txt}, "
+                           f"below its {mw:.6g} MW")
+                break
+            starts = {("net", int(k)) for k in got}
+    return out
+
+
+def _bfs(start: Any, succ: Mapping[Any, list[Any]], n: int) -> set[Any]:
     seen = {start}
     queue = deque([start])
     while queue:
@@ -186,8 +245,9 @@ def check_heat_layers(layers: Mapping[str, gpd.GeoDataFrame], catalogue: Any, *,
     ``heat_pipes`` rows (one per road edge): DN in the catalogue, ``flow_mw`` within
     that DN's capacity, ``loss_mw = length_m x`` the DN's loss per metre, and along
     each model link consecutive edges pass on exactly ``flow_mw - loss_mw``; the
-    heat used at the sources minus every pipe loss equals the waste heat the sinks
-    receive; a sink's ``met_mw`` is its waste heat plus CHP and never above demand.
+    heat used at the sources minus every pipe loss equals the piped heat the sinks
+    receive (waste heat plus CHP extraction); a sink's ``met_mw`` is its piped heat
+    plus its existing CHP supply and never above demand.
     """
     pipes, sources, sinks = (layers[k] for k in ("heat_pipes", "heat_sources", "heat_sinks"))
     out: list[str] = []
@@ -213,14 +273,16 @@ def check_heat_layers(layers: Mapping[str, gpd.GeoDataFrame], catalogue: Any, *,
             out.append(f"link {link}: one link has several diameters")
     used = float(sources["used_mw"].sum())
     lost = float(pipes["loss_mw"].sum())
-    got = float(sinks["waste_heat_mw"].sum())
+    piped = sinks["waste_heat_mw"] + (sinks["chp_extraction_mw"]
+                                      if "chp_extraction_mw" in sinks.columns else 0.0)
+    got = float(piped.sum())
     if abs(used - lost - got) > tol_mw * max(1.0, len(pipes)):
         out.append(f"sources supply {used:.6g} MW, pipes lose {lost:.6g} MW, but sinks receive "
                    f"{got:.6g} MW")
     bad = sinks["met_mw"] > sinks["demand_mw"] + tol_mw
     for row in sinks[bad].itertuples():
         out.append(f"sink {row.id}: met {row.met_mw:.6g} MW above demand {row.demand_mw:.6g}")
-    wrong = (sinks["met_mw"] - sinks["waste_heat_mw"] - sinks["chp_used_mw"]).abs() > tol_mw
+    wrong = (sinks["met_mw"] - piped - sinks["chp_used_mw"]).abs() > tol_mw
     for row in sinks[wrong].itertuples():
-        out.append(f"sink {row.id}: met_mw is not waste heat plus CHP")
+        out.append(f"sink {row.id}: met_mw is not piped heat plus CHP")
     return out

@@ -29,12 +29,23 @@ then shrinks the candidate graph, with each step's effect on the optimum stated:
    no shorter and no cheaper than another (and not locked) is dropped when a single
    pipe of the largest diameter can carry the flow bound of both, as is a link that
    returns to its own start node. Steps 2-4 repeat until nothing changes.
+
+**Interconnection trunks** (candidates, part of step 1). Two heating zones are
+*neighbours* when the shortest pipe route between their gates is at most
+``trunk_max_m``; that route is kept as a trunk candidate between their networks, and
+both of its end gates become *out-gates*, where a zone's network may hand heat back to
+a pipe (heat passes on through an existing network; see
+:class:`~siting.heat.problem.HeatNetworkProblem`). A trunk's edges may carry the heat
+of every source whose routes reach either zone. ``required_trunks`` adds trunks at any
+distance and ``required_routes`` source-zone routes beyond ``max_link_m``; the pairs
+that no allowed edge joins are reported in :attr:`Reduction.unreachable`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,7 +184,11 @@ class Reduction:
     sources and the demand of the zones whose routes use it (``link_first_max_mw``:
     counting shortest routes only); ``link_tier`` is 0 for links on a shortest route
     and 1 for links only on alternatives; ``link_cover[l, i]`` says whether a route
-    of source ``i`` uses link ``l``. ``stats`` counts what every step kept.
+    of source ``i`` uses link ``l``. ``outgate_pos``/``outgate_zone`` are the trunk
+    end gates (road-node position, zone) where a zone's network may pass heat on;
+    ``trunks`` lists ``(zone a, zone b, route length)`` per trunk candidate;
+    ``unreachable`` the required pairs no allowed edges join (``("route", source,
+    zone)`` or ``("trunk", zone a, zone b)``). ``stats`` counts what every step kept.
     """
 
     node_pos: NDArray[np.int64]
@@ -190,6 +205,10 @@ class Reduction:
     member_edge: NDArray[np.int64]
     member_forward: NDArray[np.bool_]
     pair_distance_m: NDArray[np.float64]
+    outgate_pos: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
+    outgate_zone: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
+    trunks: tuple[tuple[int, int, float], ...] = ()
+    unreachable: tuple[tuple[str, int, int], ...] = ()
     stats: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -219,7 +238,10 @@ def reduce_network(edges: PipeEdges, *, source_pos: NDArray[np.int64],
                    cost_per_m_ref: float = 1.0, n_routes: int = 2,
                    source_mw: NDArray[np.float64] | None = None,
                    zone_mw: NDArray[np.float64] | None = None,
-                   max_pipe_mw: float = math.inf) -> Reduction:
+                   max_pipe_mw: float = math.inf, trunk_max_m: float = 0.0,
+                   required_trunks: Sequence[tuple[int, int, Sequence[int]]] = (),
+                   required_routes: Sequence[tuple[int, int]] = (),
+                   routed: NDArray[np.bool_] | None = None) -> Reduction:
     """Corridor, dead ends, chains and parallel links (see the module docstring).
 
     Args:
@@ -243,6 +265,15 @@ def reduce_network(edges: PipeEdges, *, source_pos: NDArray[np.int64],
             of the zones whose routes use it (``inf`` when not given).
         max_pipe_mw: the largest pipe's capacity; parallel links are merged only when
             one such pipe can carry their joint flow bound.
+        trunk_max_m: zones whose gates are at most this far apart by road get a trunk
+            candidate between them (0: none; see the module docstring).
+        required_trunks: ``(zone a, zone b, sources)``: a trunk between ``a`` and ``b``
+            whatever its length, which the heat of ``sources`` (indices into
+            ``source_pos``) may also use.
+        required_routes: ``(source, zone)`` pairs given a route even beyond
+            ``max_link_m``.
+        routed: sources that get routes (default all); the others keep only their
+            road node (e.g. sources whose heat can never pay for itself).
     """
     n, m = edges.n_nodes, edges.n_edges
     allowed = np.ones(m, bool) if allowed is None else np.asarray(allowed, bool)
@@ -253,6 +284,8 @@ def reduce_network(edges: PipeEdges, *, source_pos: NDArray[np.int64],
         problems.append(f"max_link_m={max_link_m!r} must be a finite number > 0")
     if not (detour >= 0 and math.isfinite(detour)):
         problems.append(f"detour={detour!r} must be a finite number >= 0")
+    if not (trunk_max_m >= 0 and math.isfinite(trunk_max_m)):
+        problems.append(f"trunk_max_m={trunk_max_m!r} must be a finite number >= 0")
     if isinstance(n_routes, bool) or not isinstance(n_routes, int) or n_routes < 1:
         problems.append(f"n_routes={n_routes!r} must be an integer >= 1")
     if (locked & ~allowed).any():
@@ -269,6 +302,10 @@ def reduce_network(edges: PipeEdges, *, source_pos: NDArray[np.int64],
     for k, gates in enumerate(zone_gates):
         if gates.size:
             pair[:, k] = routes.distances(gates)[src_u]
+    if routed is not None:
+        keep_src = np.bincount(src_inv.ravel(), weights=np.asarray(routed, float),
+                               minlength=src_u.size) > 0
+        pair[~keep_src, :] = np.inf
     n_src = src_u.size
     cover = np.zeros((m, n_src + n_zones), bool)
     cover_first = np.zeros_like(cover)   # the same, from the shortest routes only
@@ -284,6 +321,21 @@ def reduce_network(edges: PipeEdges, *, source_pos: NDArray[np.int64],
             routes.tree_routes(src_u[s:s + 1], [zone_gates[k] for k in near], pair[s, near],
                                n_routes=n_routes, cover=cover, root_col=s,
                                target_cols=n_src + near, cover_first=cover_first)
+    src_col = src_inv.ravel()
+    unreachable: list[tuple[str, int, int]] = []
+    for i, k in required_routes:
+        if pair[src_col[i], k] <= max_link_m:
+            continue
+        path = routes.path(np.atleast_1d(source_pos[i]), zone_gates[k])
+        if path is None:
+            unreachable.append(("route", int(i), int(k)))
+            continue
+        for c in (src_col[i], n_src + k):
+            cover[path, c] = cover_first[path, c] = True
+    trunks, out_pos, out_zone = _trunks(
+        routes, zone_gates, pair <= max_link_m, cover, cover_first, n_src, trunk_max_m,
+        [(int(a), int(b), src_col[np.asarray(list(ss), np.int64)])
+         for a, b, ss in required_trunks], unreachable)
     keep = cover.any(axis=1)
     corridor = int(keep.sum())
     if locked.any():
@@ -299,6 +351,7 @@ def reduce_network(edges: PipeEdges, *, source_pos: NDArray[np.int64],
     terminal = np.zeros(n, bool)
     terminal[source_pos] = True
     terminal[gate_pos] = True
+    terminal[out_pos] = True
     terminal[edges.u[locked]] = True
     terminal[edges.v[locked]] = True
     links = _Links.from_edges(edges, np.flatnonzero(keep), weight, extra, locked, cover,
@@ -325,7 +378,8 @@ def reduce_network(edges: PipeEdges, *, source_pos: NDArray[np.int64],
              "corridor_edges": corridor, "kept_edges": int(ptr[-1]), "links": links.size,
              "shortest_route_links": int((tier == 0).sum()),
              "model_nodes": int(node_pos.size), "rounds": rounds,
-             "max_link_m": float(max_link_m), "detour": float(detour)}
+             "max_link_m": float(max_link_m), "detour": float(detour),
+             "trunks": len(trunks)}
     logger.info("heat graph: %d road edges -> %d in corridors -> %d links on %d nodes",
                 m, corridor, links.size, node_pos.size)
     pair_full = np.full((source_pos.size, n_zones), np.inf)
@@ -342,7 +396,54 @@ def reduce_network(edges: PipeEdges, *, source_pos: NDArray[np.int64],
         member_ptr=ptr,
         member_edge=np.array([e for e, _ in flat], np.int64),
         member_forward=np.array([f for _, f in flat], bool), pair_distance_m=pair_full,
-        stats=stats)
+        outgate_pos=out_pos, outgate_zone=out_zone, trunks=tuple(trunks),
+        unreachable=tuple(unreachable), stats=stats)
+
+
+def _trunks(routes: _Routes, zone_gates: list[NDArray[np.int64]], paired: NDArray[np.bool_],
+            cover: NDArray[np.bool_], cover_first: NDArray[np.bool_], n_src: int,
+            trunk_max_m: float, required: list[tuple[int, int, NDArray[np.int64]]],
+            unreachable: list[tuple[str, int, int]]
+            ) -> tuple[list[tuple[int, int, float]], NDArray[np.int64], NDArray[np.int64]]:
+    """Trunk candidates between neighbouring zones and the required ones (see the module
+    docstring); marks their edges in ``cover`` and ``cover_first`` (shortest routes) and
+    returns ``(trunks, out-gate positions, out-gate zones)``."""
+    n_zones = len(zone_gates)
+    want: dict[tuple[int, int], set[int]] = {}
+    if trunk_max_m > 0:
+        adj = routes.adjacency(routes.base)
+        for a in range(n_zones):
+            if not zone_gates[a].size:
+                continue
+            dist = dijkstra(adj, directed=False, indices=zone_gates[a], min_only=True,
+                            limit=trunk_max_m)
+            for b in range(a + 1, n_zones):
+                g = zone_gates[b]
+                if g.size and dist[g].min() <= trunk_max_m:
+                    want.setdefault((a, b), set())
+    for a, b, extra in required:
+        want.setdefault((min(a, b), max(a, b)), set()).update(extra.tolist())
+    trunks: list[tuple[int, int, float]] = []
+    out: set[tuple[int, int]] = set()
+    required_pairs = {(min(a, b), max(a, b)) for a, b, _ in required}
+    for (a, b), sources in sorted(want.items()):
+        found = routes.path(zone_gates[a], zone_gates[b], ends=True)
+        if found is None:
+            if (a, b) in required_pairs:
+                unreachable.append(("trunk", a, b))
+            continue
+        path, start, end = found
+        if not path.size or start == end:   # the zones share a gate: no trunk needed
+            continue
+        cols = np.r_[np.flatnonzero(paired[:, a] | paired[:, b]),
+                     np.asarray(sorted(sources), np.int64), n_src + a, n_src + b]
+        cover[np.ix_(path, cols)] = True
+        cover_first[np.ix_(path, cols)] = True
+        trunks.append((a, b, float(routes.edges.length_m[path].sum())))
+        out |= {(start, a), (end, b)}
+    pairs = sorted(out)
+    return (trunks, np.array([p for p, _ in pairs], np.int64),
+            np.array([z for _, z in pairs], np.int64))
 
 
 def _bound(cover: NDArray[np.bool_], col_mw: NDArray[np.float64], n_src: int
@@ -413,6 +514,24 @@ class _Routes:
             if not used:
                 break
             w[np.unique(np.concatenate(used))] *= 1.0 + _ALTERNATIVE_PENALTY
+
+    def path(self, roots: NDArray[np.int64], targets: NDArray[np.int64], *,
+             ends: bool = False) -> Any:
+        """Edges (indices into ``edges``) of the shortest route from the nearest of
+        ``roots`` to the nearest of ``targets``, with no length limit; ``None`` when
+        none joins them. With ``ends``: ``(edges, start node, end node)``."""
+        if not len(roots) or not len(targets):
+            return None
+        dist, pred, src = dijkstra(self.adjacency(self.base), directed=False,
+                                   indices=np.asarray(roots), min_only=True,
+                                   return_predecessors=True)
+        t = np.asarray(targets)
+        end = int(t[np.argmin(dist[t])])
+        if not np.isfinite(dist[end]):
+            return None
+        local = np.asarray(self._trace(pred, end), np.int64)
+        edges = self.idx[local]
+        return (edges, int(src[end]), end) if ends else edges
 
     def _trace(self, pred: NDArray[np.int32], end: int) -> list[int]:
         out, cur = [], end

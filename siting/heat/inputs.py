@@ -1,5 +1,13 @@
 """Waste-heat pipe planner: route industrial waste heat to the city's heating zones.
 
+**Definitions.** *Waste heat* is industrial process heat and cooling-water heat that
+is lost today: it costs nothing but, for cooling water, the heat pump's electricity,
+and every GJ delivered displaces a GJ of coal-fired CHP heat. Heat taken from CHP
+plants (kinds in ``heat.chp_kinds``) is not waste heat: those plants are the existing
+supply, and more heat from them is *CHP extraction*, which burns fuel at
+``heat.chp_extraction_cny_per_gj`` and emits ``heat.chp_extraction_co2_t_per_gj``
+(by default as much as the CHP heat it displaces, so it earns no coal credit).
+
 :func:`plan_heat` is the Region/GeoDataFrame way in. It
 
 1. turns the plants of ``region.layers["heat_sources"]`` into heat sources
@@ -7,7 +15,8 @@
    ``heat.recoverable_share[kind]``; kinds in ``heat.low_grade_kinds`` give cooling
    water that reaches supply temperature only through an electric heat pump of COP
    ``c``, which delivers ``recoverable x c / (c - 1)`` MW for ``1/c`` MW of
-   electricity per MW delivered;
+   electricity per MW delivered; ``role`` is ``"chp_extraction"`` for CHP kinds and
+   ``"waste_heat"`` otherwise;
 2. aggregates the urban demand cells into heating zones (:func:`heat_zones`:
    touching urban cells of one district, one district-heating network each, at
    least ``heat.min_zone_peak_mw``), or takes a user layer ``heat_zones``
@@ -20,18 +29,32 @@
    serves it;
 3. builds candidate pipe edges along the roads, forbids or surcharges red-line
    crossings, applies reviewer decisions, and reduces the graph
-   (:mod:`siting.heat.graph`);
+   (:mod:`siting.heat.graph`), with interconnection trunk candidates between zone
+   networks whose gates are at most ``heat.interconnection_max_m`` apart by road;
+3b. turns each ``[[heat.required_links]]`` into a required interconnection
+   (:class:`~siting.heat.problem.RequiredFlow`): its sources are the plants whose
+   name contains ``source``; each ``zones_in`` entry is a zone id or a district,
+   whose largest zone (its main heating network) it means; the route from the
+   sources to the first zone and the trunks between consecutive zones are always
+   candidates. A link that cannot be built (no plant or zone of that name, its
+   plants left out, no route that avoids the red line) stops the plan with an
+   :class:`~siting.errors.InputError` or :class:`~siting.errors.InfeasibleError`
+   that names it;
 4. solves the fixed-charge network design of
    :class:`~siting.heat.problem.HeatNetworkProblem`, re-checks the network with
    :func:`~siting.heat.check.check_heat_solution`, and returns the ``heat_pipes``,
    ``heat_sources`` and ``heat_sinks`` layers and the ``heat`` KPIs.
 
-Annual energy is peak MW x ``heat.full_load_hours`` for deliveries, losses, heat-pump
-and pumping electricity alike.
+Annual energy is peak MW x ``heat.full_load_hours`` for deliveries, heat-pump and
+pumping electricity, which follow the load; pipe losses run the whole heating season,
+``heat.season_hours``: the model charges the season's hours beyond the full-load
+hours at the displaced-heat price (:class:`HeatEconomics`), and the KPIs count loss
+energy over the season (:mod:`siting.heat.outputs`).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from dataclasses import dataclass
@@ -45,9 +68,9 @@ from scipy.sparse.csgraph import connected_components
 
 from siting.config import HeatSettings, Scenario
 from siting.crs import crs_label, is_metric
-from siting.errors import CRSError, InputError
+from siting.errors import CRSError, InfeasibleError, InputError
 from siting.heat.graph import PipeEdges, Reduction, edge_geometries, pipe_edges, reduce_network
-from siting.heat.problem import HeatNetworkProblem, PipeCatalogue
+from siting.heat.problem import HeatNetworkProblem, PipeCatalogue, RequiredFlow
 from siting.models.finance import annuity_factor
 from siting.planners import NO_DECISIONS, ItemDecisions
 from siting.region import Region
@@ -62,26 +85,41 @@ GJ_PER_MWH = 3.6
 
 @dataclass(frozen=True)
 class HeatEconomics:
-    """The scenario's heat economics as per-MW-year coefficients of the model."""
+    """The scenario's heat economics as per-MW-year coefficients of the model.
+
+    Deliveries, heat-pump and pumping electricity and CHP fuel follow the load
+    (``full_load_hours``); ``loss_cny_per_mw_yr`` prices a MW of pipe loss over the
+    season's remaining hours, ``season_hours - full_load_hours`` (the peak balance
+    already carries it over the full-load hours), at the displaced-heat price: heat
+    lost is heat that, delivered, would have displaced CHP heat.
+    """
 
     annuity: float
     value_cny_per_mw_yr: float
     unmet_cny_per_mw_yr: float
     pumping_cny_per_mw_yr: float
     heat_pump_cny_per_mw_yr: float
+    chp_cny_per_mw_yr: float
+    loss_cny_per_mw_yr: float
     gj_per_mw_yr: float
     mwh_per_mw_yr: float
+    season_gj_per_mw_yr: float
 
     @classmethod
     def from_settings(cls, h: HeatSettings) -> HeatEconomics:
         kwh = h.full_load_hours * 1000.0
+        gj = h.full_load_hours * GJ_PER_MWH
         return cls(
             annuity=annuity_factor(h.discount_rate, h.lifetime_years),
-            value_cny_per_mw_yr=h.displaced_heat_cny_per_gj * h.full_load_hours * GJ_PER_MWH,
-            unmet_cny_per_mw_yr=h.unmet_penalty_cny_per_gj * h.full_load_hours * GJ_PER_MWH,
+            value_cny_per_mw_yr=h.displaced_heat_cny_per_gj * gj,
+            unmet_cny_per_mw_yr=h.unmet_penalty_cny_per_gj * gj,
             pumping_cny_per_mw_yr=h.pumping_share * kwh * h.electricity_cny_per_kwh,
             heat_pump_cny_per_mw_yr=kwh / h.heat_pump_cop * h.electricity_cny_per_kwh,
-            gj_per_mw_yr=h.full_load_hours * GJ_PER_MWH, mwh_per_mw_yr=h.full_load_hours)
+            chp_cny_per_mw_yr=h.chp_cny_per_gj * gj,
+            loss_cny_per_mw_yr=h.displaced_heat_cny_per_gj * GJ_PER_MWH
+            * (h.season_hours - h.full_load_hours),
+            gj_per_mw_yr=gj, mwh_per_mw_yr=h.full_load_hours,
+            season_gj_per_mw_yr=h.season_hours * GJ_PER_MWH)
 
 
 # ------------------------------------------------------------------------ sources
@@ -91,7 +129,8 @@ def heat_sources(plants: gpd.GeoDataFrame, settings: HeatSettings) -> gpd.GeoDat
     """Heat sources from a plant layer (``name``, ``kind``, ``output_mw``, points).
 
     Returns one row per plant whose kind has a recoverable share > 0, with ``id``
-    (stable, from the name), ``name``, ``kind``, ``grade`` (``"low"``/``"high"``),
+    (stable, from the name), ``name``, ``kind``, ``role`` (``"chp_extraction"`` for
+    kinds in ``heat.chp_kinds``, else ``"waste_heat"``), ``grade`` (``"low"``/``"high"``),
     ``output_mw``, ``recoverable_mw``, ``capacity_mw`` (deliverable at supply
     temperature, after the heat pump for low grade) and ``cop`` (``nan`` for high
     grade). Plants of kinds the scenario does not list are left out with a warning.
@@ -126,6 +165,8 @@ def heat_sources(plants: gpd.GeoDataFrame, settings: HeatSettings) -> gpd.GeoDat
     out = gpd.GeoDataFrame({
         "id": _source_ids(names.tolist(), pts),
         "name": names.to_numpy(), "kind": kinds.to_numpy(),
+        "role": np.where(kinds.isin(settings.chp_kinds).to_numpy(), "chp_extraction",
+                         "waste_heat"),
         "grade": np.where(low, "low", "high"), "output_mw": mw.to_numpy(dtype=float),
         "recoverable_mw": recoverable, "capacity_mw": capacity,
         "cop": np.where(low, cop, np.nan)}, geometry=pts.to_numpy(), crs=plants.crs)
@@ -296,7 +337,9 @@ def prepare_heat(region: Region, demand: gpd.GeoDataFrame, scenario: Scenario, *
         notes.append(f"{len(unknown)} reviewer decision(s) matched no heat item")
     drop_src = sources["id"].isin(rejected) | \
         sources["id"].map(lambda s: f"hp:src:{s}").isin(rejected)
+    why_out = {str(n): "rejected by a reviewer" for n in sources.loc[drop_src, "name"]}
     sources = sources[~drop_src].reset_index(drop=True)
+    all_zones = zones
     zones = zones[~zones["id"].isin(rejected)].reset_index(drop=True)
     econ = HeatEconomics.from_settings(h)
     red = _red_line_lengths(region, edges)
@@ -319,8 +362,11 @@ def prepare_heat(region: Region, demand: gpd.GeoDataFrame, scenario: Scenario, *
     if not usable.all():
         notes.append(f"{int((~usable).sum())} source(s) left out: their connection to the "
                      f"road crosses the red line")
+    why_out |= {str(n): "its connection to the road crosses the red line"
+                for n in sources.loc[~usable, "name"]}
     sources = sources[usable].reset_index(drop=True)
     src_pos, src_len, src_red = src_pos[usable], src_len[usable], src_red[usable]
+    required = _required_links(h, plants, sources, zones, all_zones, why_out)
     empty = HeatInstance(sources, zones, edges, red, None, None, econ, src_pos, src_len,
                          src_red, tuple(notes))
     if sources.empty or zones.empty:
@@ -328,6 +374,10 @@ def prepare_heat(region: Region, demand: gpd.GeoDataFrame, scenario: Scenario, *
         logger.warning("heat: %s; nothing to plan", why)
         return _replace_notes(empty, (*notes, f"nothing to plan: {why}"))
     gate_pos, gate_zone = _gates(edges, zones, src_pos)
+    idle = _never_pays(sources, econ, required, approved)
+    if idle.any():
+        notes.append(f"{int(idle.sum())} source(s) get no pipe routes: their heat costs at "
+                     f"least what it displaces ({', '.join(sources.loc[idle, 'kind'].unique())})")
     cost_ref = float(np.median([p.cost_cny_per_m for p in h.pipes]))
     reduction = reduce_network(
         edges, source_pos=src_pos, gate_pos=gate_pos, gate_zone=gate_zone,
@@ -335,11 +385,136 @@ def prepare_heat(region: Region, demand: gpd.GeoDataFrame, scenario: Scenario, *
         allowed=allowed, extra_cny=extra, locked=locked, cost_per_m_ref=cost_ref,
         n_routes=h.corridor_routes, source_mw=sources["capacity_mw"].to_numpy(dtype=float),
         zone_mw=zones["demand_mw"].to_numpy(dtype=float),
-        max_pipe_mw=max(p.max_mw for p in h.pipes))
+        max_pipe_mw=max(p.max_mw for p in h.pipes), trunk_max_m=h.interconnection_max_m,
+        required_routes=[(int(i), stages[0]) for _, src, stages in required for i in src],
+        required_trunks=[(a, b, src.tolist()) for _, src, stages in required
+                         for a, b in itertools.pairwise(stages)],
+        routed=~idle)
+    _unreachable(reduction, required, sources, zones, h)
+    if reduction.trunks:
+        notes.append(f"{len(reduction.trunks)} interconnection trunk candidate(s) between "
+                     f"zone networks")
     problem = _problem(reduction, sources, zones, gate_pos, gate_zone, src_pos, src_len,
-                       src_red, approved, econ, scenario)
+                       src_red, approved, econ, scenario, required,
+                       idle & ~locked.any())
     return HeatInstance(sources, zones, edges, red, reduction, problem, econ, src_pos,
                         src_len, src_red, tuple(notes))
+
+
+_Required = list[tuple[str, np.ndarray, list[int]]]
+
+
+def source_cost_cny_per_mw_yr(sources: gpd.GeoDataFrame, econ: HeatEconomics) -> np.ndarray:
+    """What a MW-year of each source's heat costs: heat-pump electricity for low grade,
+    fuel for CHP extraction, nothing for high-grade waste heat."""
+    low = (sources["grade"] == "low").to_numpy()
+    chp = (sources["role"] == "chp_extraction").to_numpy()
+    return np.where(low, econ.heat_pump_cny_per_mw_yr, 0.0) + \
+        np.where(chp, econ.chp_cny_per_mw_yr, 0.0)
+
+
+def _never_pays(sources: gpd.GeoDataFrame, econ: HeatEconomics, required: _Required,
+                approved: set[str]) -> np.ndarray:
+    """Sources whose heat costs at least what delivering it earns anywhere:
+    ``o_i >= max(v, p) - q`` (with the default scenario, CHP extraction). Dropping
+    their heat from any network never makes it worse (less is delivered, or the gap
+    stays unmet, for no less than it cost), so they get no routes and, unless pipes
+    are locked (their heat may keep an approved pipe warm), no connection. Sources a
+    required link names or a reviewer approved keep theirs."""
+    if sources.empty:
+        return np.zeros(0, bool)
+    margin = max(econ.value_cny_per_mw_yr, econ.unmet_cny_per_mw_yr) - \
+        econ.pumping_cny_per_mw_yr
+    idle = source_cost_cny_per_mw_yr(sources, econ) >= margin
+    idle &= ~(sources["id"].isin(approved) |
+              sources["id"].map(lambda s: f"hp:src:{s}").isin(approved)).to_numpy()
+    for _, src, _ in required:
+        idle[src] = False
+    return idle
+
+
+def _required_links(h: HeatSettings, plants: gpd.GeoDataFrame, sources: gpd.GeoDataFrame,
+                    zones: gpd.GeoDataFrame, all_zones: gpd.GeoDataFrame,
+                    why_out: dict[str, str]) -> _Required:
+    """``(name, source indices, zone index per stage)`` of each required link.
+
+    Raises:
+        InputError: no plant has the link's ``source`` in its name, or a ``zones_in``
+            entry is no zone id and no district with a heating zone.
+        InfeasibleError: the link's plants or zones are all left out (no recoverable
+            share, rejected, connection across the red line).
+    """
+    out: _Required = []
+    if not h.required_links:
+        return out
+    plant_names = plants["name"].astype(str) if "name" in plants.columns else \
+        pd.Series([""] * len(plants), index=plants.index)
+    for link in h.required_links:
+        what = f"heat.required_links {link.name!r}"
+        text = link.source.casefold()
+        named = plant_names[plant_names.str.casefold().str.contains(text, regex=False)]
+        if named.empty:
+            raise InputError(f"{what}: no plant of layer 'heat_sources' has {link.source!r} in "
+                             f"its name")
+        src = np.flatnonzero(sources["name"].astype(str).str.casefold()
+                             .str.contains(text, regex=False).to_numpy())
+        if not src.size:
+            why = "; ".join(f"{n}: {why_out.get(n, 'its kind has no heat.recoverable_share')}"
+                            for n in named)
+            raise InfeasibleError(f"{what} cannot be built: its source plants are all left "
+                                  f"out ({why})", constraint=f"required link {link.name}")
+        stages = [_stage_zone(z, zones, all_zones, what, link.name) for z in link.zones_in]
+        if len(set(stages)) != len(stages):
+            raise InputError(f"{what}: zones_in {link.zones_in} names one zone twice")
+        out.append((link.name, src, stages))
+    return out
+
+
+def _stage_zone(name: str, zones: gpd.GeoDataFrame, all_zones: gpd.GeoDataFrame,
+                what: str, link: str) -> int:
+    """A zone id, or a district's largest zone (its main heating network)."""
+    for frame, rejected in ((zones, False), (all_zones, True)):
+        hit = np.flatnonzero(frame["id"].astype(str).to_numpy() == name)
+        if not hit.size:
+            dist = frame["district"].astype(str).str.casefold().to_numpy()
+            hit = np.flatnonzero(dist == name.casefold())
+            if hit.size:
+                hit = hit[[int(np.argmax(frame["demand_mw"].to_numpy(dtype=float)[hit]))]]
+        if hit.size and not rejected:
+            return int(hit[0])
+        if hit.size:
+            raise InfeasibleError(f"{what} cannot be built: zone {frame['id'].iat[hit[0]]} "
+                                  f"({name}) is rejected by a reviewer",
+                                  constraint=f"required link {link}")
+    districts = sorted(set(all_zones["district"].astype(str)))
+    raise InputError(f"{what}: zones_in {name!r} is no heating zone id and no district with a "
+                     f"heating zone (districts: {', '.join(districts)})")
+
+
+def _unreachable(red: Reduction, required: _Required, sources: gpd.GeoDataFrame,
+                 zones: gpd.GeoDataFrame, h: HeatSettings) -> None:
+    """Raise :class:`InfeasibleError` for a required link whose sources all lack a route
+    to its first zone, or two of whose consecutive zones no trunk route joins."""
+    if not red.unreachable:
+        return
+    why = ("the ecological red line (heat.red_line_crossing = \"forbid\") or rejected pipes "
+           "cut every road" if h.red_line_crossing == "forbid" else "rejected pipes cut every "
+           "road")
+    cut = {(a, b) for kind, a, b in red.unreachable if kind == "route"}
+    for name, src, stages in required:
+        if all((int(i), stages[0]) in cut for i in src):
+            names = ", ".join(sources["name"].iloc[src].astype(str))
+            raise InfeasibleError(
+                f"heat.required_links {name!r} cannot be built: no pipe route from {names} "
+                f"to zone {zones['id'].iat[stages[0]]}: {why}",
+                constraint=f"required link {name}")
+        pairs = {(min(x, y), max(x, y)) for x, y in itertools.pairwise(stages)}
+        for kind, a, b in red.unreachable:
+            if kind == "trunk" and (a, b) in pairs:
+                raise InfeasibleError(
+                    f"heat.required_links {name!r} cannot be built: no trunk route joins "
+                    f"zones {zones['id'].iat[a]} and {zones['id'].iat[b]}: {why}",
+                    constraint=f"required link {name}")
 
 
 def _replace_notes(inst: HeatInstance, notes: tuple[str, ...]) -> HeatInstance:
@@ -441,7 +616,9 @@ def _gates(edges: PipeEdges, zones: gpd.GeoDataFrame, src_pos: np.ndarray
 def _problem(red: Reduction, sources: gpd.GeoDataFrame, zones: gpd.GeoDataFrame,
              gate_pos: np.ndarray, gate_zone: np.ndarray, src_pos: np.ndarray,
              src_len: np.ndarray, src_red: np.ndarray, approved: set[str],
-             econ: HeatEconomics, scenario: Scenario) -> HeatNetworkProblem:
+             econ: HeatEconomics, scenario: Scenario,
+             required: _Required | None = None,
+             idle: np.ndarray | None = None) -> HeatNetworkProblem:
     h = scenario.heat
     n_src = len(sources)
     road_node = red.model_node(src_pos)
@@ -455,7 +632,9 @@ def _problem(red: Reduction, sources: gpd.GeoDataFrame, zones: gpd.GeoDataFrame,
         else np.zeros(n_src)
     lock_src = sources["id"].isin(approved).to_numpy() | \
         sources["id"].map(lambda s: f"hp:src:{s}").isin(approved).to_numpy()
-    low = (sources["grade"] == "low").to_numpy()
+    out_node = red.model_node(red.outgate_pos)
+    idle = np.zeros(n_src, bool) if idle is None else idle
+    out_ok = out_node >= 0
     return HeatNetworkProblem.from_arrays(
         n_nodes=red.n_nodes + n_src,
         link_u=np.r_[red.link_u, red.n_nodes + np.arange(n_src)].astype(np.int64),
@@ -463,6 +642,7 @@ def _problem(red: Reduction, sources: gpd.GeoDataFrame, zones: gpd.GeoDataFrame,
         link_length_m=np.r_[red.link_length_m, src_len],
         link_extra_cny=np.r_[red.link_extra_cny, extra_src],
         locked=np.r_[red.link_locked, lock_src],
+        forbidden=np.r_[np.zeros(red.n_links, bool), idle & ~lock_src],
         link_max_mw=np.r_[red.link_max_mw, sources["capacity_mw"].to_numpy(dtype=float)],
         link_tier=np.r_[red.link_tier, np.zeros(n_src, np.int64)],
         link_first_max_mw=np.r_[red.link_first_max_mw,
@@ -471,10 +651,19 @@ def _problem(red: Reduction, sources: gpd.GeoDataFrame, zones: gpd.GeoDataFrame,
         catalogue=PipeCatalogue.from_settings(h.pipes), annuity=econ.annuity,
         source_node=red.n_nodes + np.arange(n_src),
         source_mw=sources["capacity_mw"].to_numpy(dtype=float),
-        source_cost_cny_per_mw_yr=np.where(low, econ.heat_pump_cny_per_mw_yr, 0.0),
+        source_cost_cny_per_mw_yr=source_cost_cny_per_mw_yr(sources, econ),
         gate_node=gate_node[keep], gate_sink=gate_zone[keep],
         sink_demand_mw=zones["demand_mw"].to_numpy(dtype=float),
         sink_chp_mw=zones["chp_mw"].to_numpy(dtype=float),
         sink_value_cny_per_mw_yr=econ.value_cny_per_mw_yr,
         sink_unmet_cny_per_mw_yr=econ.unmet_cny_per_mw_yr,
-        sink_delivery_cost_cny_per_mw_yr=econ.pumping_cny_per_mw_yr, name="heat network")
+        sink_delivery_cost_cny_per_mw_yr=econ.pumping_cny_per_mw_yr,
+        outgate_node=out_node[out_ok], outgate_sink=red.outgate_zone[out_ok],
+        loss_cny_per_mw_yr=econ.loss_cny_per_mw_yr,
+        required=[RequiredFlow.of(name, src, [[k] for k in stages],
+                                  _min_mw(scenario.heat, name))
+                  for name, src, stages in required or ()], name="heat network")
+
+
+def _min_mw(h: HeatSettings, name: str) -> float:
+    return next(link.min_mw for link in h.required_links if link.name == name)

@@ -15,13 +15,13 @@ from tqdm.auto import tqdm
 
 from siting.config import Scenario
 from siting.crs import is_metric
-from siting.errors import CRSError
+from siting.errors import CRSError, InfeasibleError
 from siting.heat.check import check_heat_solution
 from siting.heat.inputs import prepare_heat
 from siting.heat.outputs import heat_outputs
 from siting.heat.problem import HeatSolution
 from siting.heat.solve import solve_heat
-from siting.models.base import SolverOptions
+from siting.models.base import SolverOptions, Status
 from siting.planners import NO_DECISIONS, ItemDecisions, PlannerOutput, finish, solver_options
 from siting.region import Region
 
@@ -48,7 +48,9 @@ def plan_heat(region: Region, demand: gpd.GeoDataFrame, scenario: Scenario, *,
 
     Raises:
         InputError / CRSError: bad layers; InfeasibleError: locked pipes that cannot
-        be fed; SolverError: no feasible network within the time limit; CheckError:
+        be fed, or a required interconnection (``heat.required_links``) that cannot be
+        built (named, with the reason, before or right after solving); SolverError: no
+        feasible network within the time limit; CheckError:
         the network fails the independent checker (a bug). See
         :func:`siting.planners.finish`.
     """
@@ -64,6 +66,13 @@ def plan_heat(region: Region, demand: gpd.GeoDataFrame, scenario: Scenario, *,
     if inst.problem is not None:
         solution = solve_heat(inst.problem, opts)
         problem = inst.problem
+        if solution.result.status is Status.INFEASIBLE and problem.required:
+            names = ", ".join(repr(r.name) for r in problem.required)
+            raise InfeasibleError(
+                f"heat: no network carries the required interconnection(s) {names}: the "
+                f"solver proved it impossible with the candidate pipes (pipe capacity, "
+                f"losses or the networks' pass-on limit); lower min_mw or drop the link",
+                constraint="required links")
         finish("heat", solution.result, lambda: check_heat_solution(problem, solution))
     steps.update()
     out = heat_outputs(region, demand, inst, solution, scenario, notes=tuple(notes))

@@ -20,7 +20,8 @@ Up to four steps share one time budget (:class:`~siting.models.solvers.Deadline`
    bound joins the strong one.
 4. **Polish** (after each solve). A built pipe that passes no heat on (its outflow
    is nil: it only feeds its own loss) is removed, and the flows of the remaining
-   network are re-optimised as an LP with every build decision fixed. With a cover,
+   network are re-optimised as an LP with every build decision (and every gate's
+   direction, where a zone network passes heat on) fixed. With a cover,
    that LP is the extended model's, so the network reported also keeps every
    source's heat on its own routes, the problem the strong bound belongs to. The
    cleaned network is kept when it is no worse.
@@ -154,7 +155,10 @@ def solve_problem(pb: HeatNetworkProblem, opts: SolverOptions,
     bound = run.best_bound / scale if math.isfinite(run.best_bound) else math.nan
     if run.x is None:
         status = Status.TIME_LIMIT_NO_SOLUTION
-        if run.stages and run.stages[-1]["status"] == Status.INFEASIBLE.value:
+        # with no network in hand the full model ran without a cutoff: its
+        # "infeasible" is a proof, whatever the strong bound's LP did after it
+        if any(s["stage"] == "all links" and s["status"] == Status.INFEASIBLE.value
+               for s in run.stages):
             status = Status.INFEASIBLE
         result = Result(status, math.nan, bound, math.nan, np.empty(0, np.int64),
                         Assignment.empty(), run.seconds, build_s, run.solver, run.version,
@@ -224,11 +228,19 @@ def _with_bounds(model: LinearModel, lower: np.ndarray, upper: np.ndarray) -> Li
     return dataclasses.replace(model, col_lower=lo, col_upper=hi)
 
 
-def _fixed(model: LinearModel, chosen: np.ndarray) -> LinearModel:
-    """``model`` with every build variable fixed to ``chosen``."""
+def _fixed(model: LinearModel, chosen: np.ndarray, x: np.ndarray | None = None,
+           source: LinearModel | None = None) -> LinearModel:
+    """``model`` with every build variable fixed to ``chosen`` and, given a solution
+    ``x`` (of ``source``, default ``model``), every other integer block (the gates'
+    directions) fixed to its values."""
     y = model.vars["build"]
     lo, hi = model.col_lower.copy(), model.col_upper.copy()
     lo[y.slice] = hi[y.slice] = np.where(chosen, 1.0, 0.0)
+    if x is not None:
+        source = model if source is None else source
+        for name, block in model.vars.items():
+            if name != "build" and model.integer[block.slice].any():
+                lo[block.slice] = hi[block.slice] = np.round(x[source.vars[name].slice])
     return _with_bounds(model, lo, hi)
 
 
@@ -249,7 +261,7 @@ def _polish(model: LinearModel, opts: SolverOptions, x: np.ndarray, objective: f
     chosen = x[y.slice] > 0.5
     best_x, best = x, objective
     for _ in range(10):
-        raw = _lp(_fixed(model, chosen), opts, deadline, run)
+        raw = _lp(_fixed(model, chosen, x), opts, deadline, run)
         if raw.x is None or raw.objective > best + _EPS * max(1.0, abs(best)):
             break
         best_x, best = raw.x, min(best, raw.objective)
@@ -287,7 +299,7 @@ def _restrict(pb: HeatNetworkProblem, model: LinearModel, strong: LinearModel,
     if run.x is None or not math.isfinite(run.strong):
         return
     chosen = run.x[model.vars["build"].slice] > 0.5
-    raw = _lp(_fixed(strong, chosen), opts, deadline, run)
+    raw = _lp(_fixed(strong, chosen, run.x, model), opts, deadline, run)
     if raw.x is None:
         logger.warning("%s: the network found sends some heat off its sources' routes; the "
                        "strong bound does not apply to it", pb.name)
@@ -365,7 +377,8 @@ def no_network(pb: HeatNetworkProblem, result: Result) -> HeatSolution:
                         supply_mw=zeros(sources), gate_mw=zeros(gates),
                         delivered_mw=zeros(pb.n_sinks), unmet_mw=pb.sink_gap_mw.copy(),
                         chp_mw=pb.sink_demand_mw - pb.sink_gap_mw,
-                        attribution=Assignment.empty())
+                        attribution=Assignment.empty(),
+                        gate_out_mw=zeros(pb.outgate_node.size))
 
 
 def solution(pb: HeatNetworkProblem, model: LinearModel, x: np.ndarray, status: Status,
@@ -379,7 +392,8 @@ def solution(pb: HeatNetworkProblem, model: LinearModel, x: np.ndarray, status: 
     from_node = np.where(net >= 0, pb.link_u, pb.link_v)
     inflow = np.where(built, np.abs(net) + loss / 2.0, 0.0)
     out = np.where(built, np.abs(net) - loss / 2.0, 0.0)
-    supply, gate, deliver = (_clean(vals[k]) for k in ("supply", "gate", "deliver"))
+    supply, gate, deliver, gate_out = (_clean(vals[k]) for k in ("supply", "gate", "deliver",
+                                                                  "gate_out"))
     # demand left unmet is no network decision: given the deliveries, the existing CHP
     # covers what it can unless leaving demand unmet is cheaper than CHP heat (ties:
     # serve it). The LP picks the same extreme up to ties; the objective is recomputed.
@@ -388,7 +402,7 @@ def solution(pb: HeatNetworkProblem, model: LinearModel, x: np.ndarray, status: 
                      np.maximum(gap - deliver, 0.0),
                      np.maximum(np.minimum(gap, pb.sink_demand_mw - deliver), 0.0))
     chp = np.maximum(pb.sink_demand_mw - deliver - unmet, 0.0)
-    attribution = trace_sources(pb, from_node, out, built, supply, gate)
+    attribution = trace_sources(pb, from_node, out, built, supply, gate, gate_out)
     costs = pb.cost_breakdown(dn_index, supply, deliver, unmet)
     if costs["objective_cny"] < objective - 1e-9 * max(1.0, abs(objective)):
         objective = costs["objective_cny"]
@@ -399,32 +413,42 @@ def solution(pb: HeatNetworkProblem, model: LinearModel, x: np.ndarray, status: 
     return HeatSolution(result=result, dn_index=dn_index, from_node=from_node,
                         inflow_mw=inflow, outflow_mw=out, loss_mw=loss, supply_mw=supply,
                         gate_mw=gate, delivered_mw=deliver, unmet_mw=unmet, chp_mw=chp,
-                        attribution=attribution, costs=costs)
+                        attribution=attribution, costs=costs, gate_out_mw=gate_out)
 
 
 def trace_sources(pb: HeatNetworkProblem, from_node: np.ndarray, outflow_mw: np.ndarray,
-                  built: np.ndarray, supply: np.ndarray, gate: np.ndarray) -> Assignment:
+                  built: np.ndarray, supply: np.ndarray, gate: np.ndarray,
+                  gate_out: np.ndarray | None = None) -> Assignment:
     """Which source's heat reaches which sink (proportional sharing at every node).
 
     Each node mixes the heat reaching it (pipe outflows and its own sources) and
-    sends the mix on, in proportion, into its outgoing pipes and gates. Solved as
-    one sparse linear system, so a built loop is fine. Returns an
-    :class:`~siting.models.base.Assignment` with ``client`` = sink, ``site`` = source
-    and ``amount`` = share of the sink's *demand* met by that source.
+    sends the mix on, in proportion, into its outgoing pipes and gates. Each sink's
+    network is one more node: its gates feed it, and it sends its mix on to its
+    deliveries and its out-gates. Solved as one sparse linear system, so a built loop
+    is fine. Returns an :class:`~siting.models.base.Assignment` with ``client`` =
+    sink, ``site`` = source and ``amount`` = share of the sink's *demand* met by that
+    source.
     """
-    n = pb.n_nodes
-    if not pb.n_sources or not pb.n_sinks or gate.sum() <= FLOW_EPS:
+    n, nk = pb.n_nodes, pb.n_sinks
+    out_mw = np.zeros(pb.outgate_node.size) if gate_out is None else np.asarray(gate_out)
+    if not pb.n_sources or not nk or gate.sum() <= FLOW_EPS:
         return Assignment.empty()
     e = np.flatnonzero(built & (outflow_mw > FLOW_EPS))
-    tail = from_node[e]
-    head = np.where(tail == pb.link_u[e], pb.link_v[e], pb.link_u[e])
-    through = np.bincount(head, weights=outflow_mw[e], minlength=n) + \
-        np.bincount(pb.source_node, weights=supply, minlength=n)
+    ug, uo = np.flatnonzero(gate > FLOW_EPS), np.flatnonzero(out_mw > FLOW_EPS)
+    # arcs: pipes, gates (node -> network n + k), out-gates (network -> node)
+    tail = np.r_[from_node[e], pb.gate_node[ug], n + pb.outgate_sink[uo]]
+    head = np.r_[np.where(from_node[e] == pb.link_u[e], pb.link_v[e], pb.link_u[e]),
+                 n + pb.gate_sink[ug], pb.outgate_node[uo]]
+    arc_mw = np.r_[outflow_mw[e], gate[ug], out_mw[uo]]
+    size = n + nk
+    through = np.bincount(head, weights=arc_mw, minlength=size) + \
+        np.bincount(pb.source_node, weights=supply, minlength=size)
     live = through > FLOW_EPS
-    coef = np.where(live[tail], outflow_mw[e] / np.where(live[tail], through[tail], 1.0), 0.0)
-    m = sp.csr_matrix((coef, (head, tail)), shape=(n, n))
+    coef = np.where(live[tail], arc_mw / np.where(live[tail], through[tail], 1.0), 0.0)
+    m = sp.csr_matrix((coef, (head, tail)), shape=(size, size))
     rhs = sp.csr_matrix((supply, (pb.source_node, np.arange(pb.n_sources))),
-                        shape=(n, pb.n_sources)).toarray()
+                        shape=(size, pb.n_sources)).toarray()
+    n = size
     with np.errstate(all="ignore"):
         mix = spla.spsolve((sp.identity(n, format="csc") - m.tocsc()), rhs)
     mix = np.asarray(mix).reshape(n, pb.n_sources)
@@ -433,10 +457,9 @@ def trace_sources(pb: HeatNetworkProblem, from_node: np.ndarray, outflow_mw: np.
                        pb.name)
         return Assignment.empty()
     share = np.where(live[:, None], mix / np.where(live, through, 1.0)[:, None], 0.0)
-    used = gate > FLOW_EPS
-    per = share[pb.gate_node[used]] * gate[used, None]            # MW per gate and source
-    sink_src = np.zeros((pb.n_sinks, pb.n_sources))
-    np.add.at(sink_src, pb.gate_sink[used], per)
+    delivered = np.bincount(pb.gate_sink[ug], weights=gate[ug], minlength=nk) - \
+        np.bincount(pb.outgate_sink[uo], weights=out_mw[uo], minlength=nk)
+    sink_src = share[pb.n_nodes:] * np.maximum(delivered, 0.0)[:, None]  # MW per sink, source
     k, i = np.nonzero(sink_src > FLOW_EPS)
     demand = np.where(pb.sink_demand_mw > 0, pb.sink_demand_mw, 1.0)
     return Assignment(k, i, sink_src[k, i] / demand[k])

@@ -15,7 +15,9 @@ __all__ = ["heat_targets"]
 
 def heat_targets(kpis: Mapping[str, Any], scenario: Scenario) -> tuple[Target, ...]:
     """The plan asks to speed up the interconnection of heating pipe networks: at least
-    some pipe that carries heat onward between zone networks."""
+    some pipe that carries heat onward between zone networks (``interconnection`` in
+    ``heat_pipes``; the scenario's ``[[heat.required_links]]`` make the planner build
+    them, or stop naming the link that cannot be built)."""
     km = kpis.get("interconnection_km")
     return (
         Target("heat.interconnection", "interconnection of heating pipe networks (pipes "

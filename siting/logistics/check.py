@@ -280,7 +280,10 @@ def _check_flows(parks: gpd.GeoDataFrame, catch: gpd.GeoDataFrame, sources: gpd.
     src_by_id = {r["id"]: r for _, r in sources.iterrows()}
     through: dict[str, float] = {}
     shipped: dict[str, float] = {}
-    per_t = s.linehaul_km * (s.co2_road_kg_per_tkm - s.co2_rail_kg_per_tkm)
+    # net kg CO2 per tonne before drayage, and gross (see siting.logistics.outputs)
+    per_t = (s.linehaul_km * (s.co2_road_kg_per_tkm - s.co2_rail_kg_per_tkm)
+             - s.delivery_km * s.co2_road_kg_per_tkm - s.co2_handling_kg_per_t)
+    gross_per_t = s.linehaul_km * s.co2_road_kg_per_tkm
     for _, c in catch.iterrows():
         pid, sid, f = c["park_id"], c["source_id"], float(c["freight_mt"])
         if pid not in park_by_id:
@@ -307,6 +310,11 @@ def _check_flows(parks: gpd.GeoDataFrame, catch: gpd.GeoDataFrame, sources: gpd.
         if not math.isclose(co2, float(c["co2_saved_t_yr"]), rel_tol=1e-6, abs_tol=1e-3):
             out.append(f"catchment {sid}->{pid}: co2_saved_t_yr {c['co2_saved_t_yr']:.3f} but "
                        f"{co2:.3f}")
+        if "co2_saved_gross_t_yr" in c.index and not math.isclose(
+                f * 1e3 * gross_per_t, float(c["co2_saved_gross_t_yr"]), rel_tol=1e-6,
+                abs_tol=1e-3):
+            out.append(f"catchment {sid}->{pid}: co2_saved_gross_t_yr "
+                       f"{c['co2_saved_gross_t_yr']:.3f} but {f * 1e3 * gross_per_t:.3f}")
         end = shapely.get_coordinates(c.geometry)[-1]
         if math.hypot(end[0] - park.geometry.x, end[1] - park.geometry.y) > 1e-6:
             out.append(f"catchment {sid}->{pid}: line does not end at the park")
@@ -354,4 +362,15 @@ def _check_kpis(kpis: Mapping[str, Any], parks: gpd.GeoDataFrame, catch: gpd.Geo
     co2 = float(catch["co2_saved_t_yr"].sum())
     if abs(float(kpis.get("co2_saved_t", math.nan)) - co2) > 0.1:
         out.append(f"KPI co2_saved_t {kpis.get('co2_saved_t')} but catchments sum to {co2:.1f}")
+    if "co2_saved_gross_t_yr" in catch.columns and "co2_saved_gross_t" in kpis:
+        gross = float(catch["co2_saved_gross_t_yr"].sum())
+        if abs(float(kpis["co2_saved_gross_t"]) - gross) > 0.1:
+            out.append(f"KPI co2_saved_gross_t {kpis['co2_saved_gross_t']} but catchments sum "
+                       f"to {gross:.1f}")
+    terms = ("co2_rail_t", "co2_drayage_t", "co2_delivery_t", "co2_handling_t")
+    if all(k in kpis for k in ("co2_saved_gross_t", *terms)):
+        net = float(kpis["co2_saved_gross_t"]) - sum(float(kpis[k]) for k in terms)
+        if abs(net - float(kpis.get("co2_saved_t", math.nan))) > 0.5:
+            out.append(f"KPI co2_saved_t {kpis.get('co2_saved_t')} but gross less the rail, "
+                       f"drayage, delivery and handling terms is {net:.1f}")
     return out

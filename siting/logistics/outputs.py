@@ -1,6 +1,26 @@
-"""Layers and KPIs of a solved logistics plan (region CRS).
+r"""Layers and KPIs of a solved logistics plan (region CRS).
 
-The CO₂ saving of the rail shift is :func:`co2_saved_t`.
+**CO₂ of the rail shift** (:func:`co2_breakdown_t`). A tonne shifted through a park
+would otherwise go door to door by road over the line-haul ``L`` (``linehaul_km``).
+Shifted, it goes by road drayage ``d`` (the network distance from its source to the
+park, per source-park pair) to the park, by rail over ``L``, and by road delivery
+``D`` (``delivery_km``) from the destination terminal to the consignee, with
+``h`` (``co2_handling_kg_per_t``) for the two road-rail transfers. With road and rail
+emission factors ``e_road``, ``e_rail`` (kg CO₂/tkm), per tonne (kg)::
+
+    gross = L e_road                                        (road line-haul avoided)
+    net   = L e_road - L e_rail - d e_road - D e_road - h    (what the shift saves)
+
+and a flow of ``f`` Mt/yr saves ``1000 f net`` t CO₂ a year. The KPIs report both:
+``co2_saved_t`` is the **net** figure (the catchments' ``co2_saved_t_yr`` summed),
+``co2_saved_gross_t`` the gross one, and ``co2_rail_t``, ``co2_drayage_t``,
+``co2_delivery_t`` and ``co2_handling_t`` the terms between them. The road
+counterfactual is credited with ``L`` only, so the access legs at both ends count in
+full against the shift (conservative). The model's objective does not price CO₂: it
+credits the value ``v`` (``rail_shift_value_cny_per_t``) per tonne shifted and
+charges the drayage cost, both linear in the same flows; a pair whose drayage
+exceeds the break-even ``(L (e_road - e_rail) - D e_road - h) / e_road`` km would
+raise CO₂, and plans using one are logged as a warning.
 """
 
 from __future__ import annotations
@@ -11,6 +31,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import shapely
+from numpy.typing import ArrayLike
 
 from siting.config import LogisticsSettings
 from siting.logistics.problem import LogisticsProblem
@@ -19,20 +40,51 @@ from siting.planners import ItemDecisions, solver_kpis
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["co2_saved_t", "logistics_kpis", "logistics_layers"]
+__all__ = ["breakeven_drayage_km", "co2_breakdown_t", "co2_saved_t", "logistics_kpis",
+           "logistics_layers"]
 
 
-def co2_saved_t(flow_mt: np.ndarray, drayage_m: np.ndarray, settings: LogisticsSettings
-                ) -> np.ndarray:
-    """CO₂ saved a year (t) by shifting ``flow_mt`` (Mt/yr) to rail after ``drayage_m``.
+def co2_breakdown_t(flow_mt: ArrayLike, drayage_m: ArrayLike, settings: LogisticsSettings
+                    ) -> dict[str, np.ndarray]:
+    """CO₂ a year (t) of shifting ``flow_mt`` (Mt/yr) to rail after ``drayage_m`` (m).
 
-    Per tonne: the line-haul ``linehaul_km`` goes by rail instead of road, and the
-    drayage to the park is driven by road: ``L (e_road - e_rail) - d e_road`` kg.
+    Returns ``gross`` (road line-haul avoided), the emissions of the rail chain
+    ``rail``, ``drayage``, ``delivery`` and ``handling``, and ``net`` = ``gross`` less
+    those four (see the module docstring), each aligned to ``flow_mt``.
+
+    >>> from siting.config import DEFAULT_SCENARIO, load_scenario
+    >>> s = load_scenario(DEFAULT_SCENARIO).logistics   # L 300 km, D 30 km, h 2 kg/t
+    >>> b = co2_breakdown_t([1.0], [10_000.0], s)        # 1 Mt/yr after 10 km of drayage
+    >>> [round(float(b[k][0])) for k in ("gross", "rail", "drayage", "delivery", "handling")]
+    [24000, 3600, 800, 2400, 2000]
+    >>> round(float(b["net"][0]))                        # 24000 - 3600 - 800 - 2400 - 2000
+    15200
     """
     s = settings
-    kg_per_t = (s.linehaul_km * (s.co2_road_kg_per_tkm - s.co2_rail_kg_per_tkm)
-                - np.asarray(drayage_m) / 1000.0 * s.co2_road_kg_per_tkm)
-    return np.asarray(flow_mt) * 1e6 * kg_per_t / 1000.0
+    t = np.asarray(flow_mt, dtype=float) * 1e3   # Mt/yr x 1e6 t/Mt x (kg/t) / 1000 = t/yr
+    d_km = np.asarray(drayage_m, dtype=float) / 1000.0
+    out = {"gross": t * s.linehaul_km * s.co2_road_kg_per_tkm,
+           "rail": t * s.linehaul_km * s.co2_rail_kg_per_tkm,
+           "drayage": t * d_km * s.co2_road_kg_per_tkm,
+           "delivery": t * s.delivery_km * s.co2_road_kg_per_tkm,
+           "handling": t * s.co2_handling_kg_per_t}
+    out["net"] = out["gross"] - out["rail"] - out["drayage"] - out["delivery"] - out["handling"]
+    return out
+
+
+def co2_saved_t(flow_mt: ArrayLike, drayage_m: ArrayLike, settings: LogisticsSettings
+                ) -> np.ndarray:
+    """Net CO₂ saved a year (t) by shifting ``flow_mt`` (Mt/yr) to rail after
+    ``drayage_m`` (m): ``net`` of :func:`co2_breakdown_t`."""
+    return co2_breakdown_t(flow_mt, drayage_m, settings)["net"]
+
+
+def breakeven_drayage_km(settings: LogisticsSettings) -> float:
+    """Drayage (km) beyond which shifting a tonne raises CO₂ (``inf`` with no road factor)."""
+    s = settings
+    margin = (s.linehaul_km * (s.co2_road_kg_per_tkm - s.co2_rail_kg_per_tkm)
+              - s.delivery_km * s.co2_road_kg_per_tkm - s.co2_handling_kg_per_t)
+    return margin / s.co2_road_kg_per_tkm if s.co2_road_kg_per_tkm > 0 else float("inf")
 
 
 def logistics_layers(pb: LogisticsProblem, result: Result, src: gpd.GeoDataFrame,
@@ -43,9 +95,15 @@ def logistics_layers(pb: LogisticsProblem, result: Result, src: gpd.GeoDataFrame
     used = flow > 0
     s_idx, p_idx = pb.costs.client[used], pb.costs.site[used]
     f_mt, d_m = flow[used], pb.costs.cost[used]
-    co2 = co2_saved_t(f_mt, d_m, settings)
+    co2_terms = co2_breakdown_t(f_mt, d_m, settings)
+    co2, gross = co2_terms["net"], co2_terms["gross"]
+    if (co2 < 0).any():
+        logger.warning("logistics: %d shifted flows raise CO2: their drayage exceeds the "
+                       "break-even %.1f km (linehaul, delivery and emission factors)",
+                       int((co2 < 0).sum()), breakeven_drayage_km(settings))
     order = np.lexsort((s_idx, p_idx))
-    s_idx, p_idx, f_mt, d_m, co2 = (a[order] for a in (s_idx, p_idx, f_mt, d_m, co2))
+    s_idx, p_idx, f_mt, d_m, co2, gross = (a[order] for a in (s_idx, p_idx, f_mt, d_m, co2,
+                                                              gross))
     sx, sy = src["x"].to_numpy(), src["y"].to_numpy()
     px, py = sites["x"].to_numpy(), sites["y"].to_numpy()
     catch = gpd.GeoDataFrame({
@@ -53,7 +111,8 @@ def logistics_layers(pb: LogisticsProblem, result: Result, src: gpd.GeoDataFrame
         "source_name": src["name"].to_numpy()[s_idx], "sector": src["sector"].to_numpy()[s_idx],
         "freight_mt": f_mt,
         "share_of_source": f_mt / np.maximum(src["freight_mt"].to_numpy()[s_idx], 1e-300),
-        "drayage_km": d_m / 1000.0, "co2_saved_t_yr": co2, "synthetic": synthetic,
+        "drayage_km": d_m / 1000.0, "co2_saved_t_yr": co2, "co2_saved_gross_t_yr": gross,
+        "synthetic": synthetic,
     }, geometry=shapely.linestrings(np.stack([np.c_[sx[s_idx], sy[s_idx]],
                                               np.c_[px[p_idx], py[p_idx]]], axis=1))
                    if len(s_idx) else [], crs=crs)
@@ -118,6 +177,9 @@ def logistics_kpis(pb: LogisticsProblem, result: Result, layers: dict[str, gpd.G
     parks, catch = layers["logistics_parks"], layers["logistics_catchments"]
     freight = float(catch["freight_mt"].sum())
     tkm = float((catch["freight_mt"] * catch["drayage_km"]).sum()) * 1e6
+    co2 = {k: float(v.sum()) for k, v in co2_breakdown_t(
+        catch["freight_mt"].to_numpy(float), catch["drayage_km"].to_numpy(float) * 1000.0,
+        settings).items()}
     park_cost = float(parks["annual_cost_cny"].sum())
     return {
         "parks": len(parks),
@@ -127,6 +189,11 @@ def logistics_kpis(pb: LogisticsProblem, result: Result, layers: dict[str, gpd.G
         "rail_access_max_m": round(float(parks["rail_access_m"].max()), 1),
         "road_access_max_m": round(float(parks["road_access_m"].max()), 1),
         "co2_saved_t": round(float(catch["co2_saved_t_yr"].sum()), 1),
+        "co2_saved_gross_t": round(co2["gross"], 1),
+        "co2_rail_t": round(co2["rail"], 1),
+        "co2_drayage_t": round(co2["drayage"], 1),
+        "co2_delivery_t": round(co2["delivery"], 1),
+        "co2_handling_t": round(co2["handling"], 1),
         "capacity_mt": round(float(parks["capacity_mt"].sum()), 4),
         "utilisation": round(freight / max(float(parks["capacity_mt"].sum()), 1e-300), 4),
         "drayage_mean_km": round(tkm / 1e6 / freight, 3) if freight > 0 else 0.0,

@@ -47,8 +47,9 @@ from siting.planners import format_target
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MAP_CRS", "Kind", "MapLayer", "display_column", "format_value", "heat_points",
-           "label_unit", "map_bounds", "map_url", "to_map_crs", "write_map"]
+__all__ = ["ASSUMED_SECTIONS", "MAP_CRS", "Kind", "MapLayer", "display_column", "format_value",
+           "heat_points", "is_assumed_section", "label_unit", "map_bounds", "map_url",
+           "to_map_crs", "write_map"]
 
 MAP_CRS = "EPSG:4326"
 DECIMALS = 5                     # ~1.1 m at Zibo's latitude
@@ -359,18 +360,41 @@ def label_unit(col: str) -> tuple[str, str]:
 
 
 def _kpi_rows(kpis: Mapping[str, Any]) -> list[dict[str, Any]]:
-    groups = []
+    groups: list[dict[str, Any]] = []
     for group, values in kpis.items():
         if group == "targets" and isinstance(values, list):
             groups.insert(0, {"group": "Targets of the plan",
                               "rows": [_target_row(t) for t in values if isinstance(t, Mapping)]})
         elif isinstance(values, Mapping):
-            rows = [[_kpi_label(k, v), _format_kpi(k, v)] for k, v in values.items()
-                    if not isinstance(v, Mapping | list)]
-            groups.append({"group": str(group), "rows": rows})
+            groups.append({"group": str(group), "rows": _scalar_rows(values)})
+            # one level of sections (``stage_2030``, ``residential``...) as groups of
+            # their own, labelled "(assumed)" where they are assumptions, not plan figures
+            for key, section in values.items():
+                rows = _scalar_rows(section) if isinstance(section, Mapping) else []
+                if rows:
+                    title = f"{group} · {label_unit(str(key))[0].lower()}"
+                    if is_assumed_section(str(key), section):
+                        title += " (assumed)"
+                    groups.append({"group": title, "rows": rows})
         else:
             groups.append({"group": "", "rows": [[str(group), _format_kpi(str(group), values)]]})
     return groups
+
+
+#: KPI sections that are the demo's assumptions whatever they say (see
+#: :func:`is_assumed_section`): the 2030 stage rests on ``nev_2030`` and ``piles_2030``
+ASSUMED_SECTIONS = frozenset({"stage_2030"})
+
+
+def is_assumed_section(key: str, section: Mapping[str, Any]) -> bool:
+    """Whether a KPI section is an assumption rather than a plan figure: it says
+    ``"source": "assumption"``, or its key is in :data:`ASSUMED_SECTIONS`."""
+    return section.get("source") == "assumption" or key in ASSUMED_SECTIONS
+
+
+def _scalar_rows(values: Mapping[str, Any]) -> list[list[str]]:
+    return [[_kpi_label(k, v), _format_kpi(k, v)] for k, v in values.items()
+            if not isinstance(v, Mapping | list)]
 
 
 def _target_row(target: Mapping[str, Any]) -> list[str]:

@@ -250,6 +250,7 @@ def _with_district(gdf: gpd.GeoDataFrame, land: Landscape, kinds: Sequence[str] 
 
 
 def red_line(land: Landscape, *, water: gpd.GeoDataFrame | None = None,
+             exclude: Sequence[gpd.GeoDataFrame] = (),
              ruggedness_min: float = 0.6, density_max_per_km2: float = 250.0
              ) -> gpd.GeoDataFrame:
     """An ecological protection red line over the hills (synthetic).
@@ -257,7 +258,8 @@ def red_line(land: Landscape, *, water: gpd.GeoDataFrame | None = None,
     Cells with ruggedness at least ``ruggedness_min`` and fewer than
     ``density_max_per_km2`` people (mountain ecosystems), plus a 1.5 km water
     conservation belt round reservoirs, smoothed and without patches under 2 km².
-    Water itself is left out. Columns: ``name``, ``kind`` (``mountain`` or
+    Water itself and ``exclude`` layers (village land) are left out. Columns: ``name``,
+    ``kind`` (``mountain`` or
     ``water_conservation``), ``district``, ``area_km2``, ``synthetic``.
     """
     grid = _grid(land)
@@ -276,7 +278,10 @@ def red_line(land: Landscape, *, water: gpd.GeoDataFrame | None = None,
     keep = _drop_small(mountain | conserve, int(2e6 / GRID_M ** 2))
     codes = np.where(keep & mountain & ~wet, 1, np.where(keep & conserve & ~wet, 2, 0))
     codes = np.where(codes > 0, (grid.district + 1) * 10 + codes, 0)
-    polys = _polygonise(codes, grid, land.districts.crs, min_area_m2=0.25e6, minus=water)
+    cut = [g[["geometry"]].to_crs(land.districts.crs) for g in (water, *exclude)
+           if g is not None and len(g)]
+    minus = gpd.GeoDataFrame(pd.concat(cut), crs=land.districts.crs) if cut else None
+    polys = _polygonise(codes, grid, land.districts.crs, min_area_m2=0.25e6, minus=minus)
     return _with_district(polys, land, ("mountain", "water_conservation"),
                           "Ecological protection red line (synthetic)")
 

@@ -31,6 +31,7 @@ from types import MappingProxyType
 from typing import Literal
 
 import geopandas as gpd
+import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
@@ -101,6 +102,11 @@ _INDUSTRY = (
     ("Zhangdian", "machinery"), ("Gaoqing", "food"), ("Yiyuan", "pharmaceuticals"),
     ("Linzi", "chemical"),
 )
+#: [assumption] a populated raster cell with at least this many persons holds a village or
+#: town: its road node keeps ``SETTLEMENT_RADIUS_M`` of construction land, which the
+#: synthetic farmland and red line leave out (as real ones leave out village land)
+SETTLEMENT_MIN_PERSONS = 20.0
+SETTLEMENT_RADIUS_M = 100.0
 _ROAD_CLASS_BY_TABLE = MappingProxyType({"rail_stations": "primary", "heat_sources": "secondary"})
 
 FactTable = Literal["heat_sources", "rail_stations", "substations", "district_centres"]
@@ -384,9 +390,10 @@ def build_zibo_region(*, seed: int = 20211201,
         extra=[(row[d], s) for d, s in _INDUSTRY], water=water)
     layers["industrial_zones"] = industry
     steps.update()
-    layers["red_line"] = red_line(land, water=water)
+    villages = _settlements(graph, raster)
+    layers["red_line"] = red_line(land, water=water, exclude=[villages])
     layers["farmland"] = farmland(land, north_of_m=_northing(FARMLAND_NORTH_LAT), water=water,
-                                  exclude=[industry, layers["red_line"]])
+                                  exclude=[industry, layers["red_line"], villages])
     steps.update()
     layers["land_use"] = land_use(land, industrial=industry, water=water)
     steps.update()
@@ -416,6 +423,24 @@ def build_zibo_region(*, seed: int = 20211201,
                 len(districts), graph.number_of_nodes(), graph.number_of_edges(),
                 int(districts["population"].sum()))
     return region
+
+
+def _settlements(graph: nx.MultiDiGraph, raster: RasterLayer) -> gpd.GeoDataFrame:
+    """Village and town construction land (synthetic): a disc of ``SETTLEMENT_RADIUS_M``
+    round the road node nearest each raster cell of at least ``SETTLEMENT_MIN_PERSONS``."""
+    import rasterio
+    from scipy.spatial import cKDTree
+
+    with rasterio.open(raster.path) as src:
+        band = np.ma.filled(src.read(1, masked=True).astype(float), 0.0)
+        rows, cols = np.nonzero(band >= SETTLEMENT_MIN_PERSONS)
+        xs, ys = rasterio.transform.xy(src.transform, rows, cols)
+    nodes = list(graph.nodes)
+    xy = np.array([(graph.nodes[n]["x"], graph.nodes[n]["y"]) for n in nodes])
+    _, at = cKDTree(xy).query(np.column_stack([xs, ys]))
+    at = np.unique(at)
+    return gpd.GeoDataFrame(geometry=shapely.buffer(shapely.points(xy[at]), SETTLEMENT_RADIUS_M),
+                            crs=ZIBO_CRS)
 
 
 def _population(land: Landscape, *, cell_size_m: float, workdir: Path | None,

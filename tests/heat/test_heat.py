@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from siting.errors import CRSError, InputError
+from siting.errors import CRSError, InfeasibleError, InputError
 from siting.heat import plan_heat
 from siting.heat.check import check_heat_layers, check_heat_solution
 from siting.heat.inputs import HeatEconomics, heat_sources, heat_zones, prepare_heat
@@ -23,15 +23,6 @@ from siting.planners import ItemDecisions, solver_options
 CRS = "EPSG:32650"
 KPI_CONTRACT = {"pipes_km", "heat_delivered_mw", "sources_used", "loss_share", "co2_avoided_t",
                 "status", "mip_gap", "solve_seconds"}
-
-
-@pytest.fixture(scope="module")
-def zibo(scenario):
-    from siting.pipeline import region_demand
-    from siting.region.zibo import build_zibo_region
-
-    region = build_zibo_region(seed=scenario.seed, road_detail="coarse")
-    return region, region_demand(region, scenario)
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +52,15 @@ def test_demo_plan_meets_the_contract(planned, zibo):
     assert out.kpis["co2_avoided_t"] > 0
     k = out.kpis   # the net annual cost is its parts (rounded to whole CNY)
     assert k["net_annual_cost_cny"] == pytest.approx(
-        k["annual_capex_cny"] + k["heat_pump_electricity_cny"] + k["pumping_cny"]
-        - k["displaced_heat_value_cny"] - k["unmet_penalty_avoided_cny"], abs=5.0)
+        k["annual_capex_cny"] + k["loss_cost_cny"] + k["heat_pump_electricity_cny"]
+        + k["chp_fuel_cny"] + k["pumping_cny"] - k["displaced_heat_value_cny"]
+        - k["unmet_penalty_avoided_cny"], abs=5.0)
     assert set(pipes["kind"]) <= {"source_link", "interconnection"}
+    # the plan's interconnection (the Qilu first phase) is built and on the map
+    assert k["required_links"] == k["required_links_built"] == 1
+    assert k["interconnection_km"] > 0
+    assert pipes.loc[pipes["kind"] == "interconnection", "length_m"].sum() / 1000 == \
+        pytest.approx(k["interconnection_km"], abs=1e-3)
     assert pipes.geometry.geom_type.eq("LineString").all()
     assert pipes["synthetic"].all()          # pipes follow the synthetic demo roads
     assert sinks["synthetic"].all() and not sources["synthetic"].any()
@@ -97,7 +94,9 @@ def test_every_used_source_is_connected_to_the_sinks_it_feeds(planned):
     assert sinks["waste_heat_mw"].sum() == pytest.approx(
         sources["used_mw"].sum() - pipes["loss_mw"].sum(), abs=1e-4)
     assert pipes.groupby("link")["from_node"].count().min() >= 1
-    assert nx.number_connected_components(g) <= planned.kpis["sources_used"]
+    # every pipe network starts at a used source or at a zone network passing heat on
+    passing = int((sinks["passed_on_mw"] > 1e-6).sum())
+    assert nx.number_connected_components(g) <= planned.kpis["sources_used"] + passing
 
 
 def test_flows_respect_diameters_and_pass_on_along_links(planned, scenario):
@@ -188,6 +187,11 @@ def test_geographic_region_is_refused(zibo, scenario):
 def test_no_usable_source_gives_an_empty_plan(zibo, scenario):
     region, demand = zibo
     nothing = scenario.replace(**{"heat.recoverable_share": {}})
+    # the required interconnection cannot be built without its sources: named, stopped
+    with pytest.raises(InfeasibleError, match=r"Qilu cooling water .* cannot be built: its "
+                                              r"source plants are all left out"):
+        plan_heat(region, demand, nothing)
+    nothing = nothing.replace(**{"heat.required_links": []})
     out = plan_heat(region, demand, nothing)
     assert len(out.layers["heat_pipes"]) == 0 and len(out.layers["heat_sources"]) == 0
     assert out.kpis["heat_delivered_mw"] == 0 and out.kpis["status"] == "optimal"
@@ -212,6 +216,8 @@ def test_heat_sources_grades_and_capacities(scenario, caplog):
     assert "moon_base" in caplog.text
     assert src["id"].tolist() == ["hs:a", "hs:b", "hs:a-2"]
     assert src["grade"].tolist() == ["high", "low", "high"]
+    # CHP plants are the existing supply: their heat is extraction, not waste heat
+    assert src["role"].tolist() == ["chp_extraction", "waste_heat", "chp_extraction"]
     cop = h.heat_pump_cop
     assert src["recoverable_mw"].tolist() == pytest.approx([10.0, 15.0, 2.0])
     assert src["capacity_mw"].tolist() == pytest.approx([10.0, 15.0 * cop / (cop - 1), 2.0])
@@ -266,7 +272,10 @@ def test_user_heat_zones_layer_replaces_the_cells(zibo, scenario):
                              "heat_annual_gj": [300.0 * 6480], "chp_mw": [250.0]},
                             geometry=[centre.buffer(3000)], crs=region.crs)
     region2 = replace(region, layers={**region.layers, "heat_zones": user})
-    out = plan_heat(region2, demand, scenario)
+    # the default scenario's required link names districts this layer does not have
+    with pytest.raises(InputError, match="zones_in 'Zhangdian' is no heating zone id"):
+        plan_heat(region2, demand, scenario)
+    out = plan_heat(region2, demand, scenario.replace(**{"heat.required_links": []}))
     sinks = out.layers["heat_sinks"]
     assert sinks["id"].tolist() == ["net:zd"]
     assert 0 < sinks["waste_heat_mw"].iloc[0] <= 300.0

@@ -65,8 +65,10 @@ def test_toy_parks_sit_on_the_sources(toy, toy_scenario):
     k = out.kpis
     assert set(k) >= CONTRACT_KPIS
     assert k["parks"] == 2 and k["freight_mt"] == pytest.approx(1.6)
-    # 1.6 Mt x 300 km x (0.080 - 0.012) kg/tkm, no drayage
-    assert k["co2_saved_t"] == pytest.approx(1.6e6 * 300 * 0.068 / 1000)
+    # net: 1.6 Mt x (300 km x (0.080 - 0.012) kg/tkm rail line-haul instead of road
+    # - 30 km x 0.08 kg/tkm road delivery - 2 kg/t handling), no drayage
+    assert k["co2_saved_t"] == pytest.approx(1.6e3 * (300 * 0.068 - 30 * 0.08 - 2.0))
+    assert k["co2_saved_gross_t"] == pytest.approx(1.6e3 * 300 * 0.08)
     assert k["status"] == "optimal" and k["mip_gap"] == 0.0
     src = out.layers["logistics_sources"].set_index("id")
     assert src.loc["S2", "in_reach"] == False  # noqa: E712
