@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["charger_kpis", "demand_layer", "station_figures", "station_layer"]
+__all__ = ["charger_kpis", "demand_layer", "station_figures", "station_layer",
+           "substation_layer"]
 
 
 def station_figures(inputs: ChargerInputs, solution: ChargerSolution, s: int
@@ -140,6 +141,34 @@ def station_layer(inputs: ChargerInputs, solution: ChargerSolution, scenario: Sc
         out = pd.concat([out, fleet.to_crs(out.crs)], ignore_index=True)
     return gpd.GeoDataFrame(out, geometry="geometry", crs=sites.crs).sort_values(
         "id", kind="stable").reset_index(drop=True)
+
+
+def substation_layer(inputs: ChargerInputs, solution: ChargerSolution
+                     ) -> gpd.GeoDataFrame | None:
+    """``substations`` with the grid side of the plan, per stage (``_2030`` suffix for
+    stage 2): ``headroom_mw`` (and its ``headroom_source``, ``headroom_assumed``),
+    ``reserved_mw`` held before the plan (new residential communities' full room, fleet
+    depots and hubs), ``charger_mw`` the public stations' new piles draw, ``load_mw``
+    their sum and ``use_share`` = load / headroom. ``None`` without substations."""
+    subs = inputs.substations
+    if subs is None or not len(subs):
+        return None
+    pb = inputs.problem
+    out = subs.copy()
+    has = pb.substation >= 0
+    for s, year in enumerate(inputs.years):
+        tag = "" if s == 0 else f"_{year}"
+        kw = solution.piles[s, 0] * pb.slow.kw + solution.piles[s, 1] * pb.fast.kw
+        charger = np.bincount(pb.substation[has], weights=kw[has], minlength=len(subs))
+        reserved = inputs.reserved_kw[s] if inputs.reserved_kw.shape[1] == len(subs) else \
+            np.zeros(len(subs))
+        head = pb.headroom_kw[s] + reserved
+        out[f"reserved_mw{tag}"] = np.round(reserved / 1000.0, 3)
+        out[f"charger_mw{tag}"] = np.round(charger / 1000.0, 3)
+        out[f"load_mw{tag}"] = np.round((reserved + charger) / 1000.0, 3)
+        out[f"use_share{tag}"] = np.round(np.where(head > 0, (reserved + charger)
+                                                   / np.maximum(head, 1e-9), 0.0), 4)
+    return out
 
 
 def _fleet_rows(inputs: ChargerInputs, years: tuple[int, ...], *, synthetic: bool

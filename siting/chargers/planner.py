@@ -14,7 +14,7 @@ import geopandas as gpd
 
 from siting.chargers.check import check_charger_solution
 from siting.chargers.inputs import charger_inputs
-from siting.chargers.outputs import charger_kpis, demand_layer, station_layer
+from siting.chargers.outputs import charger_kpis, demand_layer, station_layer, substation_layer
 from siting.chargers.solve import solve_chargers
 from siting.config import Scenario
 from siting.models.base import SolverOptions
@@ -39,7 +39,8 @@ def plan_chargers(region: Region, demand: gpd.GeoDataFrame, scenario: Scenario, 
                   progress: bool = False) -> PlannerOutput:
     """Site charging stations and piles for ``region`` (see the module docstring).
 
-    Returns the ``charging_stations`` and ``charging_demand`` layers (metric CRS), the
+    Returns the ``charging_stations`` and ``charging_demand`` layers (and
+    ``substations`` with headroom and load, where the region has them; metric CRS), the
     ``chargers`` KPI section and the solver result. Every solution is re-verified by
     :func:`siting.chargers.check.check_charger_solution` before it is returned.
 
@@ -58,6 +59,9 @@ def plan_chargers(region: Region, demand: gpd.GeoDataFrame, scenario: Scenario, 
     layers = {"charging_stations": station_layer(inputs, solution, scenario,
                                                  synthetic=synthetic),
               "charging_demand": demand_layer(inputs, solution)}
+    grid = substation_layer(inputs, solution)
+    if grid is not None:  # replaces the context layer: the same points, with the grid plan
+        layers["substations"] = grid
     kpis = charger_kpis(inputs, solution, scenario)
     kpis.update(solver_kpis(solution.result))
     kpis["checked"] = True

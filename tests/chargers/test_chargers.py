@@ -70,6 +70,16 @@ def test_zibo_plan_meets_the_contract(zibo_plan, single) -> None:
     assert demand["served_share"].between(0, 1 + 1e-9).all()
     assert demand["covered"].all()  # the reach rule: a station in reach of every cell
     assert out.result is not None and out.result.status.has_solution
+    grid = out.layers["substations"]  # the grid side: headroom (assumed here) and load
+    assert {"headroom_mw", "headroom_source", "headroom_assumed", "reserved_mw",
+            "charger_mw", "load_mw", "use_share"} <= set(grid.columns)
+    assert grid["headroom_assumed"].all() and (grid["load_mw"] <= grid["headroom_mw"] + 1e-3).all()
+    # reserved communities' piles draw on their reservation, so the rest is charger_mw
+    st_public = st[st["fleet"].isna()]
+    reserved = st_public["id"].isin(set(st_public.loc[st_public["new_residential"], "id"]))
+    assert grid["charger_mw"].sum() == pytest.approx(
+        st_public.loc[~reserved, "kw"].sum() / 1000, abs=1e-2)
+    assert grid["reserved_mw"].sum() > k["fleet"]["taxi_kw_mw"]
     r = k["residential"]
     assert 0 <= r["with_piles_share"] <= r["reserved_share"] <= 1
 
