@@ -252,7 +252,7 @@ def write_diff(diff: PlanDiff, out_dir: str | Path, *, title: str | None = None)
     subtitle = (f"{diff.a} -> {diff.b}: " + ", ".join(
         f"{int(c.get(k, 0))} {k}" for k in ("added", "removed", "changed")))
     table = diff.items.drop(columns="geometry")
-    with atomic_dir(out) as stage:
+    with atomic_dir(out, kind="diff") as stage:
         table.to_csv(stage / "diff.csv", index=False)
         diff.kpis.to_csv(stage / "diff_kpis.csv", index=False)
         write_json(stage / "diff_summary.json", diff.summary())

@@ -76,25 +76,103 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
+#: the file in an output folder that lists which run wrote which of its files
+MANIFEST = ".siting-outputs.json"
+#: kinds of run that own their folder: a new one retires every earlier run's files
+OWNING_KINDS = frozenset({"plan", "region"})
+#: staging folders of dead processes older than this are removed (names without a pid)
+STALE_STAGING_S = 3600.0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def clear_stale_staging(target: Path) -> list[Path]:
+    """Remove ``.staging.*`` folders that a killed run left in ``target``: those named
+    after a process that is gone, and unnamed ones older than :data:`STALE_STAGING_S`."""
+    import time
+
+    removed = []
+    for path in target.glob(".staging.*"):
+        if not path.is_dir():
+            continue
+        parts = path.name.split(".")
+        pid = int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else None
+        stale = (not _alive(pid)) if pid is not None else \
+            time.time() - path.stat().st_mtime > STALE_STAGING_S
+        if stale and pid != os.getpid():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    if removed:
+        logger.info("removed %d staging folder(s) of killed runs in %s", len(removed), target)
+    return removed
+
+
+def _retire(target: Path, kind: str, written: list[str]) -> None:
+    """Update ``target``'s manifest for a ``kind`` run that wrote ``written``; remove the
+    files earlier runs listed that no longer belong (see :func:`atomic_dir`)."""
+    path = target / MANIFEST
+    try:
+        runs = json.loads(path.read_text(encoding="utf-8")).get("runs", {})
+    except (OSError, ValueError, AttributeError):
+        runs = {}
+    if not isinstance(runs, dict):
+        runs = {}
+    owning = kind in OWNING_KINDS
+    old = {f for k, files in runs.items() if (owning or k == kind) and isinstance(files, list)
+           for f in files if isinstance(f, str)}
+    for name in sorted(old - set(written)):
+        stale = (target / name).resolve()
+        if stale.parent == target.resolve() or target.resolve() in stale.parents:
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                stale.unlink()
+                logger.info("removed %s: written by an earlier run, not by this one", name)
+    runs = {} if owning else {k: v for k, v in runs.items() if k != kind}
+    runs[kind] = sorted(written)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps({"runs": runs}, indent=2) + "\n", encoding="utf-8")
+
+
 @contextlib.contextmanager
-def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_dir(target: str | os.PathLike[str], *, kind: str | None = None) -> Iterator[Path]:
     """Yield a staging folder; on success move each file in it into ``target``.
 
     Files are moved one by one with :func:`os.replace` only after the whole body has
-    succeeded, so a failure leaves every previous output in ``target`` as it was.
+    succeeded, so a failure leaves every previous output in ``target`` as it was. The
+    staging folder is named after this process, so a later run removes what a killed
+    one left behind (:func:`clear_stale_staging`).
+
+    With ``kind`` (``"plan"``, ``"region"``, ``"review"``, ``"diff"``), a folder never
+    mixes two runs: ``target/.siting-outputs.json`` lists which run wrote which file.
+    A ``plan`` or ``region`` run owns its folder, so on success it removes every file an
+    earlier run listed and this one did not write (an old review describes an old plan);
+    a ``review`` or ``diff`` run replaces only its own kind's files. Files the project
+    never wrote are never touched.
     """
     target = Path(target)
     created = not target.exists()
     target.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging.", dir=target))
+    clear_stale_staging(target)
+    staging = Path(tempfile.mkdtemp(prefix=f".staging.{os.getpid()}.", dir=target))
     ok = False
     try:
         yield staging
+        written = []
         for item in sorted(staging.rglob("*")):
             if item.is_file():
                 dest = target / item.relative_to(staging)
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(item, dest)
+                written.append(item.relative_to(staging).as_posix())
+        if kind is not None:
+            _retire(target, kind, written)
         ok = True
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -454,7 +454,7 @@ def write_review(result: ReviewResult, out_dir: str | Path, *,
                        "extra_cost_cny": s["extra_cost_cny"]},
             "rules": {r["rule"]: f"{r['status']} ({r['violations']} of {r['items_checked']})"
                       for r in s["checks"]}}
-    with atomic_dir(out) as stage:
+    with atomic_dir(out, kind="review") as stage:
         table.to_csv(stage / "review.csv", index=False)
         write_json(stage / "review_summary.json", s)
         write_map(stage / "review.html", layers, title=title,

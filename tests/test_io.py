@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from siting.io import atomic_dir, atomic_path, digest, write_json
@@ -33,3 +35,44 @@ def test_digest_is_stable_and_sensitive():
     assert digest("a", 1, b"x") == digest("a", 1, b"x")
     assert digest("a", 1) != digest("a", 2)
     assert digest({"b": 1, "a": 2}) == digest({"a": 2, "b": 1})
+
+
+def _run(target, kind, files):
+    with atomic_dir(target, kind=kind) as stage:
+        for name in files:
+            (stage / name).write_text(kind, encoding="utf-8")
+
+
+def test_a_folder_never_mixes_two_runs(tmp_path) -> None:
+    out = tmp_path / "p"
+    _run(out, "plan", ["plan.gpkg", "kpis.json", "provenance.json"])
+    (out / "notes.txt").write_text("mine", encoding="utf-8")  # never written by siting
+    _run(out, "review", ["review.html", "review.csv"])
+    assert {p.name for p in out.iterdir()} >= {"plan.gpkg", "review.html", "notes.txt"}
+    # a region run owns the folder: the plan's files and the plan's review go
+    _run(out, "region", ["region.gpkg", "provenance.json"])
+    names = {p.name for p in out.iterdir()}
+    assert names == {"region.gpkg", "provenance.json", "notes.txt", ".siting-outputs.json"}
+    assert (out / "provenance.json").read_text(encoding="utf-8") == "region"
+    # a second review replaces only the first review's files
+    _run(out, "review", ["review.html"])
+    _run(out, "review", ["review.csv"])
+    assert not (out / "review.html").exists() and (out / "region.gpkg").exists()
+
+
+def test_a_killed_runs_staging_folder_is_removed_by_the_next_run(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "p"
+    out.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    left = out / f".staging.{dead.stdout.strip()}.abc123"  # a process that has exited
+    left.mkdir()
+    (left / "plan.gpkg").write_text("half", encoding="utf-8")
+    live = out / f".staging.{os.getpid()}.xyz789"  # this process: a run in progress
+    live.mkdir()
+    _run(out, "plan", ["plan.gpkg"])
+    assert not left.exists() and live.exists()
+    assert (out / "plan.gpkg").read_text(encoding="utf-8") == "plan"

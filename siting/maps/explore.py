@@ -314,7 +314,8 @@ def _legend(groups: list[tuple[MapLayer, Any]], *, credits: list[str], synthetic
             f'{html.escape(", ".join(synthetic))}</div>') if synthetic else ""
     element = MacroElement()
     element._name = "SitingLegend"
-    element.box = (
+    # the template reads this.box and this.credits: plain attributes of the element
+    element.box = (  # type: ignore[attr-defined]
         '<div class="siting-legend" style="position:fixed;top:80px;left:10px;z-index:1000;'
         'background:rgba(255,255,255,.92);padding:6px 8px;border-radius:4px;'
         'box-shadow:0 1px 4px rgba(0,0,0,.3);font:12px/1.4 sans-serif;max-height:70%;'
@@ -322,7 +323,8 @@ def _legend(groups: list[tuple[MapLayer, Any]], *, credits: list[str], synthetic
         f'<div style="font-weight:bold;margin-bottom:2px">{html.escape(title)}</div>'
         f'{rows}{note}</div>')
     # escaped text (no "<" left), so it is safe inside the script as a JSON string
-    element.credits = json.dumps([html.escape(c) for c in credits], ensure_ascii=False)
+    element.credits = json.dumps(  # type: ignore[attr-defined]
+        [html.escape(c) for c in credits], ensure_ascii=False)
     element._template = Template("""
 {% macro html(this, kwargs) %}{{ this.box }}{% endmacro %}
 {% macro script(this, kwargs) %}

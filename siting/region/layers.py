@@ -94,6 +94,12 @@ def repair_geometries(gdf: gpd.GeoDataFrame, *, what: str) -> gpd.GeoDataFrame:
     if len(gdf) == 0:
         raise InputError(f"{what} has no features with a geometry; give a layer with data")
     values = np.asarray(geoms.values)
+    coords, row = shapely.get_coordinates(values, return_index=True)
+    broken = np.unique(row[~np.isfinite(coords).all(axis=1)])
+    if broken.size:
+        raise InputError(
+            f"{what}: {broken.size} features have NaN or infinite coordinates (rows "
+            f"{list(gdf.index[broken][:5])}); fix or drop them in the source")
     invalid = ~shapely.is_valid(values)
     if not invalid.any():
         return gdf
@@ -177,9 +183,11 @@ def read_vector(
         gdf = gpd.read_file(p, layer=layer, engine="pyogrio")
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError,
             pyogrio.errors.FieldError, pyogrio.errors.GeometryError,
-            pyogrio.errors.FeatureError, OSError, ValueError) as exc:
+            pyogrio.errors.FeatureError, shapely.errors.ShapelyError, OSError,
+            ValueError) as exc:
         raise InputError(
-            f"{where} cannot be read ({exc}); check that the file is complete and valid"
+            f"{where} cannot be read ({exc}); check that the file is complete and valid "
+            "(every polygon ring closed, every coordinate a number)"
         ) from None
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
         raise InputError(f"{where} has no geometry column; give a layer with geometries")
