@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from siting.errors import InputError, SitingError
 
@@ -21,8 +25,9 @@ logger = logging.getLogger("siting.cli")
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scenario", type=Path, default=None,
                    help="scenario TOML (default: data/zibo/scenario.toml)")
-    p.add_argument("--out", type=Path, default=Path("maps/zibo"),
-                   help="output folder (default: maps/zibo)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder (default: maps/<region>: maps/zibo for the demo, "
+                        "maps/<file name> for --osm, maps/<place> for --place)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or info logs")
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
 
@@ -39,11 +44,17 @@ def _region_args(p: argparse.ArgumentParser) -> None:
                    help="population raster (GeoTIFF, any CRS)")
     p.add_argument("--population-total", type=float, metavar="N",
                    help="total population when no raster is given (scales the proxy)")
+    from siting.pipeline import CONSTRAINT_LAYERS, PLANNER_LAYERS  # the one list of names
+
     p.add_argument("--layer", "--constraint", dest="constraint", action="append", default=[],
                    metavar="NAME=FILE",
-                   help="user layer (any CRS), repeatable: constraints red_line, water, "
-                        "farmland; planner inputs pois, land_use, rail_stations, "
-                        "industrial_zones, heat_sources, heat_zones, substations")
+                   help=f"user layer (any CRS), repeatable: constraints "
+                        f"{', '.join(CONSTRAINT_LAYERS)} (replace the region's); planner "
+                        f"inputs {', '.join(PLANNER_LAYERS)} (pois adds candidate sites, "
+                        f"with optional site_type, max_piles and id columns; the others "
+                        f"replace the region's). Points outside the boundary are kept "
+                        f"within the planners' reach (heat sources: heat.max_link_m; rail: "
+                        f"logistics.rail_access_m); whatever is dropped is a WARNING")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,6 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
         _region_args(p)
         _plan_args(p)
         p.set_defaults(func=cmd_plan, planners=(name,))
+
+    p = sub.add_parser("init", help="write a scenario for your own region: the Zibo plan's "
+                                    "targets scaled by its population")
+    _region_args(p)
+    p.add_argument("--out", type=Path, required=True, metavar="scenario.toml",
+                   help="scenario file to write")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or info logs")
+    p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    p.set_defaults(func=cmd_init, scenario=None)
 
     p = sub.add_parser("review", help="check a plan against the red line, farmland and water "
                                       "(exit 0 if clean, 4 if there are violations)")
@@ -149,7 +169,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     plan = siting.plan(args.scenario, region=_source(args), planners=args.planners,
                        decisions=args.decisions, solver=args.solver,
                        time_limit_s=args.time_limit, progress=not args.quiet)
-    files = plan.write(args.out)
+    files = plan.write(args.out or _default_out(args))
     print(f"Plan for {plan.region.name}: " + ", ".join(plan.outputs))
     for name in plan.outputs:
         shown = {k: v for k, v in plan.kpis[name].items() if not isinstance(v, dict | list)}
@@ -170,12 +190,15 @@ def _fmt(value: object) -> str:
 def _source(args: argparse.Namespace):  # -> RegionSource
     from siting.pipeline import RegionSource
 
-    constraints = {}
+    constraints: dict[str, Path] = {}
     for item in args.constraint:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
             raise InputError(f"--layer {item!r}: expected NAME=FILE, "
                              f"e.g. --layer red_line=redline.gpkg")
+        if name in constraints:
+            raise InputError(f"--layer {name}=...: given twice ({constraints[name]} and "
+                             f"{path}); give each layer once (merge the files first)")
         constraints[name] = Path(path)
     return RegionSource(osm=args.osm, place=args.place, boundary=args.boundary,
                         population=args.population, population_total=args.population_total,
@@ -188,7 +211,8 @@ def cmd_region(args: argparse.Namespace) -> int:
 
     scenario_path = args.scenario or DEFAULT_SCENARIO
     scenario = load_scenario(scenario_path)
-    run = run_region(scenario, _source(args), out=args.out, scenario_path=scenario_path,
+    run = run_region(scenario, _source(args), out=args.out or _default_out(args),
+                     scenario_path=scenario_path,
                      progress=not args.quiet)
     g = run.region.graph
     print(f"Region: {run.region.name}  (CRS {run.region.crs})")
@@ -197,6 +221,44 @@ def cmd_region(args: argparse.Namespace) -> int:
           f"road edges: {g.number_of_edges():,}   synthetic: {synthetic}")
     print(_format_summary(run.summary))
     print("Wrote: " + ", ".join(str(p) for p in run.files))
+    return 0
+
+
+def _default_out(args: argparse.Namespace) -> Path:
+    """``maps/<region>``: ``zibo`` for the demo, the OSM file's name, the place's name."""
+    import re
+
+    if getattr(args, "osm", None) is not None:
+        name = Path(args.osm).name.split(".")[0]
+    elif getattr(args, "place", None):
+        name = str(args.place).split(",")[0]
+    else:
+        name = "zibo"
+    slug = re.sub(r"[^\w-]+", "-", name.strip().lower()).strip("-") or "region"
+    return Path("maps") / slug
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from siting.config import load_scenario
+    from siting.pipeline import build_region
+    from siting.scenario_init import init_scenario
+
+    source = _source(args)
+    if source.is_demo:
+        raise InputError("init needs your region: --osm FILE or --place NAME (the embedded "
+                         "demo's scenario is data/zibo/scenario.toml)")
+    region = build_region(load_scenario(), source, progress=not args.quiet)
+    population = float(region.districts["population"].sum()) \
+        if "population" in region.districts.columns else math.nan
+    scenario = init_scenario(args.out, population=population, name=region.name,
+                             crs=str(region.crs))
+    c = scenario.chargers
+    print(f"Region: {region.name}  population {scenario.scenario.population:,}  "
+          f"CRS {region.crs}")
+    print(f"Scaled targets: {c.nev_2025:,} NEVs and {c.piles_2025:,} piles by 2025, "
+          f"{scenario.logistics.parks} logistics park(s), "
+          f"{scenario.logistics.freight_mt_2025:g} Mt/yr multimodal freight")
+    print(f"Wrote: {args.out}  (next: python cli.py plan --osm ... --scenario {args.out})")
     return 0
 
 
@@ -226,8 +288,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = getattr(args, "debug", False)
     _configure_logging(quiet=getattr(args, "quiet", False), debug=debug)
     func: Callable[[argparse.Namespace], int] = args.func
+    previous = _on_sigterm()
     try:
         return func(args)
+    except _Terminated:
+        print("terminated; no outputs were changed", file=sys.stderr)
+        return 143
     except SitingError as exc:
         if debug:
             raise
@@ -242,3 +308,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"internal error (a bug): {type(exc).__name__}: {exc}\n"
               f"rerun with --debug for the traceback and report it", file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised like Ctrl-C so that staged outputs are cleaned up on the way out."""
+
+
+def _on_sigterm() -> Any:
+    """Turn SIGTERM into :class:`_Terminated` (main thread only); returns the old handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum: int, frame: Any) -> None:
+        raise _Terminated
+
+    return signal.signal(signal.SIGTERM, handler)

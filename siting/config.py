@@ -64,6 +64,24 @@ class MetaSettings(_Section):
     population: PosInt | None = None
     crs: str = "EPSG:32650"
 
+    @field_validator("crs", mode="after")
+    @classmethod
+    def _metric_crs(cls, value: str) -> str:
+        """A CRS pyproj knows, projected, in metres (distances are measured in it)."""
+        from pyproj import CRS
+        from pyproj.exceptions import CRSError as ProjError
+
+        try:
+            crs = CRS.from_user_input(value)
+        except ProjError as err:
+            raise ValueError(f"{value!r} is not a CRS pyproj knows ({err}); give e.g. "
+                             f"'EPSG:32650'") from None
+        units = {a.unit_name for a in crs.axis_info}
+        if not crs.is_projected or not units <= {"metre", "meter"}:
+            raise ValueError(f"{value!r} is not a projected CRS in metres; give the region's "
+                             f"UTM zone, e.g. 'EPSG:32650' for Zibo")
+        return value
+
 
 class RegionSettings(_Section):
     road_detail: Literal["full", "coarse"] = "full"

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import geopandas as gpd
@@ -28,8 +29,58 @@ from siting.io import atomic_dir, write_json
 from siting.models.base import SolverOptions
 from siting.planners import ItemDecisions, PlannerOutput, solver_options
 from siting.region import Region
+from siting.region.user_layers import CONSTRAINT_LAYERS  # red_line, water, farmland
 
 logger = logging.getLogger(__name__)
+
+
+#: planner inputs a user may give (``--layer NAME=FILE``), with what each one is
+PLANNER_LAYERS: Mapping[str, str] = MappingProxyType({
+    "pois": "charger candidate sites, added to the region's (points or polygons; "
+            "optional site_type, max_piles, id, name columns)",
+    "land_use": "land-use polygons with a land_use class; charger candidates are drawn "
+                "in them",
+    "rail_stations": "railway stations (points) for logistics",
+    "rail_lines": "railway lines for logistics rail access",
+    "industrial_zones": "freight sources for logistics",
+    "heat_sources": "plants with waste heat (points)",
+    "heat_zones": "heating zones (polygons), instead of zones from the demand cells",
+    "substations": "substations with headroom for the charger grid check",
+})
+#: every name ``--layer NAME=FILE`` accepts: one list for the CLI, the API and checks
+USER_LAYERS = (*CONSTRAINT_LAYERS, *PLANNER_LAYERS)
+
+
+def check_layer_names(names: Iterable[str]) -> None:
+    """Raise one :class:`InputError` naming every unknown user layer, with the known
+    names and the closest one ("did you mean")."""
+    import difflib
+
+    problems = []
+    for name in names:
+        if name in USER_LAYERS:
+            continue
+        close = difflib.get_close_matches(name, USER_LAYERS, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        problems.append(f"unknown layer name {name!r}{hint}")
+    if problems:
+        raise InputError.collect(problems, context=(
+            f"--layer NAME=FILE: the known names are the constraint layers "
+            f"{', '.join(CONSTRAINT_LAYERS)} and the planner inputs "
+            f"{', '.join(PLANNER_LAYERS)}"))
+
+
+def layer_reach_m(scenario: Scenario) -> dict[str, float]:
+    """How far outside the region's boundary each user layer's features are kept (m):
+    the planners' own reach. Heat sources: ``heat.max_link_m`` (the longest pipe link);
+    rail stations and lines: ``logistics.rail_access_m``; substations:
+    ``chargers.service_radius_m``. Every other layer: 0 (the boundary itself; candidate
+    sites, zones and constraints belong to the region). See
+    :mod:`siting.region.user_layers`."""
+    return {"heat_sources": float(scenario.heat.max_link_m),
+            "rail_stations": float(scenario.logistics.rail_access_m),
+            "rail_lines": float(scenario.logistics.rail_access_m),
+            "substations": float(scenario.chargers.service_radius_m)}
 
 
 @dataclass(frozen=True)
@@ -38,6 +89,10 @@ class RegionSource:
 
     ``boundary``, ``population`` and ``constraints`` are optional user layers
     (GeoPackage, Shapefile, GeoJSON; GeoTIFF for population) in any CRS.
+    ``constraints`` maps a name of :data:`USER_LAYERS` to a file; unknown names are an
+    error. On the demo, user layers are applied (replacing the demo's; ``pois`` adds
+    candidates), and ``boundary``, ``population`` and ``population_total`` are refused
+    (the demo's boundary and census are Zibo's).
     """
 
     osm: Path | None = None
@@ -50,6 +105,18 @@ class RegionSource:
     def __post_init__(self) -> None:
         if self.osm is not None and self.place is not None:
             raise InputError("give either --osm FILE or --place NAME, not both")
+        check_layer_names(self.constraints)
+        if self.is_demo:
+            refused = [
+                f"{flag} {value}: the demo's {what} is Zibo's; use --osm FILE (or --place "
+                f"NAME) with {flag}" for flag, value, what in (
+                    ("--boundary", self.boundary, "boundary"),
+                    ("--population", self.population, "population (the 2020 census)"),
+                    ("--population-total", self.population_total,
+                     "population (the 2020 census)"))
+                if value is not None]
+            if refused:
+                raise InputError.collect(refused, context="the embedded Zibo demo (no --osm)")
 
     @property
     def is_demo(self) -> bool:
@@ -71,21 +138,45 @@ def build_region(scenario: Scenario, source: RegionSource = RegionSource(), *,
     if source.is_demo:
         from siting.region.zibo import build_zibo_region
 
-        return build_zibo_region(
+        demo = build_zibo_region(
             seed=scenario.seed, road_detail=scenario.region.road_detail,
             cell_size_m=scenario.region.cell_size_m,
             freight_total_mt=scenario.logistics.source_freight_mt,
             workdir=workdir, progress=progress)
+        return _with_user_layers(demo, source.constraints, layer_reach_m(scenario))
     from siting.region import osm
 
     options: dict[str, Any] = dict(
         boundary=source.boundary, population_raster=source.population,
         constraint_layers=source.constraints or None,
-        population_total=source.population_total, workdir=workdir, progress=progress)
+        population_total=source.population_total, workdir=workdir, progress=progress,
+        layer_reach_m=layer_reach_m(scenario),
+        freight_total_mt=scenario.logistics.source_freight_mt)  # over OSM industrial land
     if source.osm is not None:
         return osm.region_from_osm_file(source.osm, **options)
     assert source.place is not None
     return osm.region_from_place(source.place, **options)
+
+
+def _with_user_layers(region: Region, layers: Mapping[str, Path], reach_m: Mapping[str, float]
+                      ) -> Region:
+    """``region`` (the demo) with the user's layers applied: each replaces the demo's
+    layer of that name (and is no longer synthetic), ``pois`` adds candidate sites."""
+    if not layers:
+        return region
+    from siting.region.user_layers import apply_user_layers
+
+    sources = dict(region.sources)
+    area = region.boundary.geometry.iloc[0]
+    new = apply_user_layers(region.layers, layers, area=area, crs=region.crs,
+                            reach_m=reach_m, sources=sources, label=region.name)
+    replaced = sorted(set(layers) & set(region.layers))
+    if replaced:
+        logger.warning("%s: user layers replace the demo's %s (the synthetic roads and "
+                       "population were drawn around the demo's own layers)", region.name,
+                       ", ".join(replaced))
+    return replace(region, layers=new, sources=sources,
+                   synthetic=region.synthetic - set(layers))
 
 
 def region_demand(region: Region, scenario: Scenario) -> gpd.GeoDataFrame:
@@ -148,7 +239,7 @@ def run_region(scenario: Scenario, source: RegionSource = RegionSource(), *,
     from siting.maps import region_map
 
     out = Path(out)
-    with atomic_dir(out) as stage:
+    with atomic_dir(out, kind="region") as stage:
         region = build_region(scenario, source, workdir=stage / "_work", progress=progress)
         demand = region_demand(region, scenario)
         layers = region_layers(region, extra={"demand_cells": demand})
@@ -279,7 +370,7 @@ class Plan:
         from siting.export import write_gpkg
 
         out = Path(out)
-        with atomic_dir(out) as stage:
+        with atomic_dir(out, kind="plan") as stage:
             write_gpkg(stage / "plan.gpkg", self.metric_layers)
             write_json(stage / "kpis.json", dict(self.kpis))
             _plan_map(self.region, self.metric_layers, self.kpis, stage / "plan.html",

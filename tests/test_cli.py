@@ -44,7 +44,8 @@ def test_region_writes_the_contract_files(demo_run):
     out, stdout = demo_run
     for name in ("region.gpkg", "region.html", "provenance.json", "population.tif"):
         assert (out / name).is_file(), name
-    assert not [p for p in out.iterdir() if p.name.startswith(".")], "staging left behind"
+    assert not list(out.glob(".staging*")), "staging left behind"
+    assert {p.name for p in out.iterdir() if p.name.startswith(".")} == {".siting-outputs.json"}
     layers = {name for name, _ in pyogrio.list_layers(out / "region.gpkg")}
     assert {"districts", "roads", "demand_cells", "heat_sources", "rail_stations",
             "red_line", "water", "farmland"} <= layers
@@ -165,16 +166,16 @@ def test_corrupt_osm_file_exits_2(tmp_path, capsys):
 
 
 def test_plan_on_osm_names_every_missing_planner_layer(tmp_path, capsys):
-    # an OSM file brings roads and POIs: logistics and heat need user layers, and the
-    # plan says so before any solving, leaving no output folder behind
+    # Helsinki's extract has rail (derived from OSM) but no industrial land and no power
+    # plant: the plan says so before any solving, leaving no output folder behind
     out = tmp_path / "o"
     code = main(["plan", "--osm", str(_helsinki_pbf()), "--out", str(out), "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
-    for needed in ("logistics needs layer 'rail_stations'",
-                   "logistics needs layer 'industrial_zones'",
+    for needed in ("logistics needs layer 'industrial_zones'",
                    "heat needs layer 'heat_sources'", "--layer NAME=FILE"):
         assert needed in err
+    assert "rail_stations" not in err.split("problems:")[-1]  # OSM's stations serve it
     assert "chargers needs" not in err  # the POIs serve the charger planner
     assert not out.exists()
 
@@ -182,3 +183,73 @@ def test_plan_on_osm_names_every_missing_planner_layer(tmp_path, capsys):
 def test_layer_is_an_alias_of_constraint(tmp_path, capsys):
     assert main(["region", "--layer", "red_line", "--out", str(tmp_path)]) == 2
     assert "--layer 'red_line': expected NAME=FILE" in capsys.readouterr().err
+
+
+# ------------------------------------------------- user layers: named, applied or refused
+
+
+def test_misspelt_layer_name_exits_2_with_a_suggestion(tmp_path, capsys):
+    layer = tmp_path / "water.geojson"
+    layer.write_text('{"type": "FeatureCollection", "features": []}')
+    for name, meant in (("watr", "water"), ("red_lin", "red_line"), ("poi", "pois")):
+        out = tmp_path / name
+        assert main(["region", "--layer", f"{name}={layer}", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert f"unknown layer name {name!r}; did you mean {meant!r}?" in err
+        assert "red_line, water, farmland" in err and "heat_sources" in err
+        assert "Traceback" not in err and not out.exists()
+
+
+def test_layer_given_twice_exits_2(tmp_path, capsys):
+    assert main(["region", "--layer", "water=a.gpkg", "--layer", "water=b.gpkg",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "--layer water=...: given twice (a.gpkg and b.gpkg)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("flag", "value", "what"), [
+    ("--boundary", "box.geojson", "boundary"), ("--population", "pop.tif", "population"),
+    ("--population-total", "1000", "population")])
+def test_demo_refuses_region_options_it_cannot_apply(tmp_path, capsys, flag, value, what):
+    out = tmp_path / "o"
+    assert main(["region", flag, value, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{flag} " in err and f"the demo's {what}" in err
+    assert f"use --osm FILE (or --place NAME) with {flag}" in err
+    assert not out.exists()
+
+
+def test_demo_applies_a_user_constraint_layer(coarse_scenario, tmp_path, capsys):
+    import shapely
+
+    red = gpd.GeoDataFrame({"name": ["user red line"]},
+                           geometry=[shapely.box(118.0, 36.7, 118.05, 36.75)], crs="EPSG:4326")
+    path = tmp_path / "red.geojson"
+    red.to_file(path)
+    out = tmp_path / "o"
+    assert main(["region", "--scenario", str(coarse_scenario), "--layer",
+                 f"red_line={path}", "--out", str(out), "--quiet"]) == 0
+    got = gpd.read_file(out / "region.gpkg", layer="red_line")
+    assert list(got["name"]) == ["user red line"]
+    assert got.to_crs(3857).area.sum() == pytest.approx(red.to_crs(3857).area.sum(), rel=1e-3)
+    prov = json.loads((out / "provenance.json").read_text(encoding="utf-8"))
+    assert "red_line" not in prov["synthetic_layers"] and "farmland" in prov["synthetic_layers"]
+
+
+def test_user_pois_on_a_real_osm_region(tmp_path, capsys):
+    """``--layer pois=FILE`` is accepted on an OSM region: the user's sites join OSM's."""
+    pts = gpd.GeoDataFrame(
+        {"name": [f"site {i}" for i in range(3)], "site_type": ["mall", None, None],
+         "max_piles": [6, None, None]},
+        geometry=gpd.points_from_xy([24.94, 24.945, 30.0], [60.165, 60.167, 60.0]),
+        crs="EPSG:4326")
+    path = tmp_path / "sites.geojson"
+    pts.to_file(path)
+    out = tmp_path / "o"
+    assert main(["region", "--osm", str(_helsinki_pbf()), "--layer", f"pois={path}",
+                 "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "layer 'pois': 1 of 3 features lie outside the boundary" in err and "site 2" in err
+    pois = gpd.read_file(out / "region.gpkg", layer="pois")
+    user = pois[pois["source"] == "user"]
+    assert sorted(user["name"]) == ["site 0", "site 1"]
+    assert (pois["source"] == "osm").sum() >= 90

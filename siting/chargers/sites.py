@@ -8,8 +8,14 @@ Every candidate is one row with a stable string ``id``, a ``site_type`` (one of
 ``new_residential`` flag (a residential community in new residential land; see
 below), ``synthetic`` and a point geometry in the region's metric CRS.
 
-Two sources:
+Three sources, used together where a region has more than one (a region with both
+a ``pois`` and a ``land_use`` layer gets both sets; a land-use site on the road node of
+a POI candidate is left out):
 
+- :func:`user_candidates`: the user's candidate sites (``--layer pois=FILE``, rows of
+  the ``pois`` layer with ``source == "user"``), with optional ``site_type`` (default
+  ``public_parking``), ``max_piles`` and ``id`` columns; ids ``chg-user-<id>`` or
+  ``chg-user-<row>``. They add to OSM's POIs or the demo's land-use sites.
 - :func:`poi_candidates`: OSM POIs (``region.layers["pois"]``, made by
   :mod:`siting.region.osm`) mapped by :data:`OSM_SITE_TYPES`; ``charging_station``
   POIs become existing stations with the OSM ``capacity`` tag as their piles (or the
@@ -75,6 +81,7 @@ __all__ = [
     "land_use_candidates",
     "poi_candidates",
     "reach_candidates",
+    "user_candidates",
 ]
 
 SITE_TYPES = ("public_parking", "mall", "transport_hub", "bus_depot",
@@ -131,16 +138,18 @@ def candidate_sites(region: Region, settings: ChargerSettings, *, seed: int | No
         InputError: the region has neither a ``pois`` nor a ``land_use`` layer, or no
             candidate is left after screening.
     """
+    parts = []
     if "pois" in region.layers and len(region.layers["pois"]):
-        out = poi_candidates(region, settings)
-    elif "land_use" in region.layers:
-        out = land_use_candidates(region, settings,
-                                  seed=region.seed if seed is None else seed)
-    else:
+        parts.append(poi_candidates(region, settings))
+    if "land_use" in region.layers and len(region.layers["land_use"]):
+        parts.append(land_use_candidates(region, settings,
+                                         seed=region.seed if seed is None else seed))
+    if not parts:
         raise InputError(
-            f"region {region.name!r} has no 'pois' layer (OSM candidate sites) and no "
-            f"'land_use' layer to generate candidates from; load it from an OSM file or "
-            f"add a land-use layer")
+            f"region {region.name!r} has no 'pois' layer (OSM or user candidate sites) and "
+            f"no 'land_use' layer to generate candidates from; load it from an OSM file, "
+            f"or add --layer pois=FILE (points of candidate sites)")
+    out = parts[0] if len(parts) == 1 else _union(parts)
     out = _screen(out, region, review=review)
     if len(out) == 0:
         raise InputError(f"region {region.name!r}: no candidate charging site is left "
@@ -148,6 +157,20 @@ def candidate_sites(region: Region, settings: ChargerSettings, *, seed: int | No
     logger.info("charging candidates: %d sites (%s)", len(out),
                 out["site_type"].value_counts().to_dict())
     return out
+
+
+def _union(parts: Sequence[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+    """POI and land-use candidates together; of two on one road node, the first kept
+    (POIs, with their real names and user limits, before generated land-use sites)."""
+    first, rest = parts[0], pd.concat(parts[1:], ignore_index=True)
+    taken = set(first["node"].astype(str)) | set(first["id"])
+    dup = (rest["node"].astype(str).isin(taken) | rest["id"].isin(taken)).to_numpy()
+    both = pd.concat([first, rest.loc[~dup]], ignore_index=True)
+    if dup.any():
+        logger.info("charging candidates: %d land-use sites share a road node with a POI "
+                    "candidate; left out", int(dup.sum()))
+    return gpd.GeoDataFrame(both.sort_values("id", kind="stable").reset_index(drop=True),
+                            geometry="geometry", crs=parts[0].crs)
 
 
 def _limits(settings: ChargerSettings, site_type: np.ndarray) -> dict[str, np.ndarray]:
@@ -175,9 +198,123 @@ def _districts_of(points: gpd.GeoSeries, districts: gpd.GeoDataFrame) -> np.ndar
 
 
 def poi_candidates(region: Region, settings: ChargerSettings) -> gpd.GeoDataFrame:
-    """Candidates from the region's OSM ``pois`` layer (see the module docstring)."""
+    """Candidates from the region's ``pois`` layer: OSM POIs and user candidate sites
+    (rows with ``source == "user"``, see :func:`user_candidates`)."""
     pois = region.layer("pois")
     require_metric(pois, what="layer 'pois'")
+    user = (pois["source"].astype(str) == "user").to_numpy() if "source" in pois.columns \
+        else np.zeros(len(pois), dtype=bool)
+    parts = []
+    if user.any():
+        parts.append(user_candidates(region, pois.loc[user], settings))
+    if not user.all():
+        parts.append(_osm_candidates(region, pois.loc[~user], settings))
+    if len(parts) == 1:
+        return parts[0]
+    both = pd.concat(parts, ignore_index=True)
+    return gpd.GeoDataFrame(both.sort_values("id", kind="stable").reset_index(drop=True),
+                            geometry="geometry", crs=region.crs)
+
+
+USER_DEFAULT_SITE_TYPE = "public_parking"
+"""Site type of a user candidate whose ``site_type`` is missing or blank."""
+
+
+def user_candidates(region: Region, pois: gpd.GeoDataFrame,
+                    settings: ChargerSettings) -> gpd.GeoDataFrame:
+    """Candidates from user rows of the ``pois`` layer (``--layer pois=FILE``).
+
+    Columns read (all optional): ``site_type`` (one of :data:`SITE_TYPES`, default
+    :data:`USER_DEFAULT_SITE_TYPE`), ``max_piles`` (a whole number >= 1: the station's
+    limit instead of the site type's, still capped by ``max_piles_per_station``),
+    ``id`` (unique; the candidate id becomes ``chg-user-<id>``, else
+    ``chg-user-<n>`` with ``n`` the 1-based row in the file), ``name``. An
+    ``existing_station`` row is an existing station with ``existing_piles`` (column,
+    else ``capacity``, else the scenario's ``existing_station_piles``) AC piles.
+
+    Raises:
+        InputError: unknown site types, bad ``max_piles`` or repeated ids, all listed.
+    """
+    what = "layer 'pois' (user candidate sites)"
+    pts = pois.to_crs(region.crs).copy()
+    pts["geometry"] = pts.geometry.representative_point()
+    n = len(pts)
+    problems = []
+    raw = (pts["site_type"] if "site_type" in pts.columns
+           else pd.Series([None] * n, index=pts.index, dtype=object))
+    blank = raw.isna().to_numpy() | (raw.astype(str).str.strip() == "").to_numpy()
+    site_type = np.where(blank, USER_DEFAULT_SITE_TYPE,
+                         raw.astype(str).str.strip().to_numpy()).astype(object)
+    unknown = sorted(set(site_type) - set(SITE_TYPES))
+    if unknown:
+        problems.append(f"column 'site_type' has unknown values {unknown}; use one of "
+                        f"{', '.join(SITE_TYPES)} (or leave it blank for "
+                        f"{USER_DEFAULT_SITE_TYPE!r})")
+    if blank.any():
+        logger.info("%s: %d of %d rows have no site_type; taken as %r", what,
+                    int(blank.sum()), n, USER_DEFAULT_SITE_TYPE)
+    user_max = np.full(n, np.nan)
+    if "max_piles" in pts.columns:
+        user_max = pd.to_numeric(pts["max_piles"], errors="coerce").to_numpy(dtype=float)
+        given = pts["max_piles"].notna().to_numpy()
+        bad = given & ~(np.isfinite(user_max) & (user_max >= 1)
+                        & (user_max == np.floor(user_max)))
+        if bad.any():
+            rows = (pts["user_row"].to_numpy()[bad] if "user_row" in pts.columns
+                    else np.flatnonzero(bad) + 1)
+            problems.append(f"column 'max_piles' must be a whole number >= 1 (or blank for "
+                            f"the site type's limit); rows {list(map(int, rows[:8]))} have "
+                            f"{list(pts['max_piles'].to_numpy()[bad][:8])}")
+    rows_n = (pts["user_row"].astype(int).to_numpy() if "user_row" in pts.columns
+              else np.arange(1, n + 1))
+    if "id" in pts.columns and pts["id"].notna().any():
+        given_id = pts["id"].astype(str).str.strip().to_numpy(dtype=object)
+        missing = pts["id"].isna().to_numpy() | (given_id == "")
+        ids = np.where(missing, [f"chg-user-{r}" for r in rows_n],
+                       [f"chg-user-{v}" for v in given_id]).astype(object)
+        dup = sorted(set(pd.Series(ids)[pd.Series(ids).duplicated()]))
+        if dup:
+            problems.append(f"column 'id' repeats {dup[:8]}; give each site its own id")
+    else:
+        ids = np.array([f"chg-user-{r}" for r in rows_n], dtype=object)
+    if problems:
+        raise InputError.collect(problems, context=what)
+    lim = _limits(settings, site_type)
+    has_max = np.isfinite(user_max)
+    capped = has_max & (user_max > settings.max_piles_per_station)
+    if capped.any():
+        logger.warning("%s: %d rows ask for more than chargers.max_piles_per_station = %d "
+                       "piles; capped", what, int(capped.sum()),
+                       settings.max_piles_per_station)
+    lim["max_piles"] = np.where(
+        has_max, np.minimum(np.nan_to_num(user_max, nan=1), settings.max_piles_per_station),
+        lim["max_piles"]).astype(np.int64)
+    existing = site_type == "existing_station"
+    cap = np.full(n, np.nan)
+    for col in ("existing_piles", "capacity"):
+        if col in pts.columns:
+            cap = pd.to_numeric(pts[col], errors="coerce").to_numpy(dtype=float)
+            break
+    ex_piles = np.where(existing, np.where(np.isfinite(cap) & (cap >= 1), cap,
+                                           settings.existing_station_piles), 0)
+    ex_piles = np.minimum(ex_piles.astype(np.int64), lim["max_piles"])
+    nodes, snap = snap_points(region.graph, pts.geometry, what=what)
+    name = pts["name"] if "name" in pts.columns else pd.Series(None, index=pts.index)
+    out = gpd.GeoDataFrame({
+        "id": ids, "site_type": site_type, "name": name.to_numpy(dtype=object),
+        "district": _districts_of(pts.geometry, region.districts),
+        "land_use": "user layer", **lim, "existing_piles": ex_piles,
+        "new_residential": site_type == "residential_community",
+        "node": nodes, "snap_m": snap, "synthetic": False},
+        geometry=pts.geometry.to_numpy(), crs=region.crs)
+    logger.info("%s: %d candidates (%s)", what, len(out),
+                pd.Series(site_type).value_counts().to_dict())
+    return out.sort_values("id", kind="stable").reset_index(drop=True)
+
+
+def _osm_candidates(region: Region, pois: gpd.GeoDataFrame,
+                    settings: ChargerSettings) -> gpd.GeoDataFrame:
+    """Candidates from OSM POIs (see the module docstring)."""
     if "site_type" not in pois.columns:
         raise InputError("layer 'pois' has no 'site_type' column; build it with "
                          "siting.region.osm or add the column")
@@ -369,6 +506,12 @@ def _screen(sites: gpd.GeoDataFrame, region: Region, *, review: ReviewSettings |
     """Drop new candidates that break a station review rule; existing stations stay."""
     bad, caught = screen_mask(sites.geometry.to_numpy(), region, review=review)
     bad &= sites["existing_piles"].to_numpy() == 0
+    user = bad & sites["id"].astype(str).str.startswith("chg-user-").to_numpy()
+    if user.any():
+        logger.warning("charging candidates: %d of your candidate sites (--layer pois) break "
+                       "a station review rule (red line with its buffer, farmland or water) "
+                       "and are left out: %s", int(user.sum()),
+                       ", ".join(sites.loc[user, "id"].astype(str).head(10)))
     if bad.any():
         logger.info("charging candidates: %d left out by the review rules (%s)",
                     int(bad.sum()), ", ".join(f"{k}: {v}" for k, v in caught.items() if v))

@@ -25,4 +25,4 @@ __all__ = ["PLANNER", "LogisticsProblem", "LogisticsSolution", "plan_logistics",
 
 PLANNER = PlannerSpec(name="logistics", title="Green logistics parks", plan=plan_logistics,
                       layers=LAYERS, targets=logistics_targets,
-                      requires=(("rail_stations",), ("industrial_zones",)))
+                      requires=(("rail_stations", "rail_lines"), ("industrial_zones",)))

