@@ -196,6 +196,7 @@ def demand_cells(population: RasterLayer, districts: gpd.GeoDataFrame, *, nev_to
                        "pass the region's metric CRS, e.g. 'EPSG:32650' for Zibo")
     districts = _check_districts(districts, need_floor=floor_area_m2_per_person is None)
     path = Path(population.path)
+    label = getattr(population, "label", path)  # the user's file, not a work copy
     values, transform, rcrs, row_off, col_off, width = _read_window(path, districts)
     local = districts.to_crs(rcrs)
     index = rasterio.features.rasterize(
@@ -203,12 +204,12 @@ def demand_cells(population: RasterLayer, districts: gpd.GeoDataFrame, *, nev_to
         transform=transform, fill=-1, dtype="int32", all_touched=False)
     negative = np.nan_to_num(values, nan=0.0) < 0
     if negative.any():
-        raise InputError(f"population raster {path} has {int(negative.sum())} negative "
+        raise InputError(f"population raster {label} has {int(negative.sum())} negative "
                          "cells under the districts; population must be >= 0 (mark "
                          "missing cells as nodata)")
     inside = (index >= 0) & np.isfinite(values)
     if not inside.any():
-        raise InputError(f"raster {path} does not overlap the boundary: no raster cell centre "
+        raise InputError(f"raster {label} does not overlap the boundary: no raster cell centre "
                          "with data lies inside the districts; check its extent and CRS")
     pop_all = np.where(inside, np.nan_to_num(values, nan=0.0), 0.0)
     keep = inside & (pop_all >= min_population) & (pop_all > 0)
@@ -217,7 +218,7 @@ def demand_cells(population: RasterLayer, districts: gpd.GeoDataFrame, *, nev_to
         logger.warning("demand_cells: %.0f persons in cells under min_population=%g left out",
                        dropped, min_population)
     if not keep.any():
-        raise InputError(f"population raster {path} holds no cell with at least "
+        raise InputError(f"population raster {label} holds no cell with at least "
                          f"{min_population:g} persons inside the districts")
     rows, cols = np.nonzero(keep)
     pop = pop_all[rows, cols]

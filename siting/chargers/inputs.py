@@ -332,12 +332,23 @@ def from_geodataframes(demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame,
                          for d in sites["district"]])
     ids = sites["id"].astype(str).tolist()
     index = {sid: k for k, sid in enumerate(ids)}
-    unknown = sorted((decisions.approved | decisions.rejected) - set(index))
+    fleet = {i for i in decisions.approved | decisions.rejected if i.startswith("chg-fleet-")}
+    if fleet:  # depots and hubs are sized for the fleets, not chosen: always built
+        notes.append(f"{len(fleet)} reviewer decisions on fleet depots or hubs are not "
+                     f"applied (they are sized for the fleets, not chosen)")
+        logger.warning("chargers: %d decisions on fleet depots/hubs not applied", len(fleet))
+    lost = sorted(decisions.approved - set(index) - fleet)
+    if lost:  # the reviewer asked for a station this run cannot build: say so, build nothing
+        raise InputError(
+            f"decisions: {len(lost)} approved charging station(s) are not candidate sites of "
+            f"this run (first: {lost[:5]}); decisions apply to plans of the same region and "
+            f"scenario: re-plan from the plan the decisions were made on, or drop them")
+    unknown = sorted(decisions.rejected - set(index) - fleet)
     if unknown:
-        notes.append(f"{len(unknown)} reviewer decisions name no current candidate "
-                     f"(first: {unknown[:3]}); ignored")
-        logger.warning("chargers: %d decisions name no current candidate site (first %s)",
-                       len(unknown), unknown[:3])
+        notes.append(f"{len(unknown)} rejected stations name no current candidate "
+                     f"(first: {unknown[:3]}); nothing to forbid")
+        logger.warning("chargers: %d rejected stations name no current candidate site "
+                       "(first %s)", len(unknown), unknown[:3])
     problem = ChargerProblem.from_costs(
         (costs.source, costs.target, costs.metres), n_clients=uniq.size, n_sites=len(sites),
         demand=np.vstack([sessions * g for g in params.demand_growth]),

@@ -330,11 +330,17 @@ def prepare_heat(region: Region, demand: gpd.GeoDataFrame, scenario: Scenario, *
     rejected, approved = set(decisions.rejected), set(decisions.approved)
     known = set(edges.ids) | set(sources["id"]) | set(zones["id"]) | \
         {f"hp:src:{s}" for s in sources["id"]}
-    unknown = sorted((rejected | approved) - known)
+    lost = sorted(approved - known)
+    if lost:  # the reviewer asked for something this run cannot build: say so
+        raise InputError(
+            f"decisions: {len(lost)} approved heat item(s) are not pipes, sources or zones "
+            f"of this run (first: {lost[:5]}); decisions apply to plans of the same region "
+            f"and scenario: re-plan from the plan the decisions were made on, or drop them")
+    unknown = sorted(rejected - known)
     if unknown:
-        logger.warning("heat: %d decision id(s) match no heat item (first: %s); ignored",
+        logger.warning("heat: %d rejected id(s) match no heat item (first: %s); ignored",
                        len(unknown), unknown[:5])
-        notes.append(f"{len(unknown)} reviewer decision(s) matched no heat item")
+        notes.append(f"{len(unknown)} rejected item(s) matched no heat item")
     drop_src = sources["id"].isin(rejected) | \
         sources["id"].map(lambda s: f"hp:src:{s}").isin(rejected)
     why_out = {str(n): "rejected by a reviewer" for n in sources.loc[drop_src, "name"]}

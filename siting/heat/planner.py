@@ -39,8 +39,9 @@ def plan_heat(region: Region, demand: gpd.GeoDataFrame, scenario: Scenario, *,
     (``"hp:<a>-<b>"``, one road edge) is never used and an approved one is built; a
     rejected source (``"hs:..."``, or its connection ``"hp:src:hs:..."``) or zone
     (``"hz:..."``) is left out; an approved source has its connection pipe built (an
-    approved zone changes nothing: zones are demand, not something to build). Ids
-    that match no heat item are ignored with a warning and a note.
+    approved zone changes nothing: zones are demand, not something to build). A
+    rejected id that matches no heat item is ignored with a warning and a note; an
+    approved one is an :class:`~siting.errors.InputError` (as for chargers and parks).
 
     Returns:
         :class:`~siting.planners.PlannerOutput` named ``"heat"`` with the layers

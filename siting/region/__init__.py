@@ -26,13 +26,20 @@ class RasterLayer:
     """A single-band raster stored as a GeoTIFF on disk (read through rasterio).
 
     ``path`` is the GeoTIFF; ``name`` its layer name; ``units`` what a cell holds
-    (for example ``"persons"``).
+    (for example ``"persons"``); ``source`` the user's file it was made from (a
+    reprojected copy lives in a work folder), which messages name.
     """
 
     name: str
     path: Path
     units: str
     synthetic: bool = False
+    source: Path | None = None
+
+    @property
+    def label(self) -> Path:
+        """The file to name in messages: the user's own, not a work copy."""
+        return self.source if self.source is not None else self.path
 
 
 @dataclass(frozen=True)

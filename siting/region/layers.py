@@ -262,7 +262,8 @@ def read_raster(
     valid (not nodata, not NaN) cell there.
 
     Raises:
-        InputError: missing/unreadable file, no bands, no overlap with ``boundary``.
+        InputError: missing/unreadable file, no bands, no overlap with ``boundary``,
+            negative cells in a raster of ``units="persons"``.
         CRSError: no CRS, or no georeferencing.
     """
     p = require_file(path, what)
@@ -284,6 +285,13 @@ def read_raster(
             )
         if boundary is not None:
             _check_overlap(src, boundary, where)
+        if units == "persons":  # counts: a negative cell is an error, found before any use
+            band = src.read(1, masked=True)
+            negative = int(np.ma.sum(np.ma.filled(band, 0.0) < 0))
+            if negative:
+                raise InputError(
+                    f"{where} has {negative} negative cells; persons per cell must be >= 0 "
+                    "(mark missing cells as nodata)")
         crs = crs_label(src.crs)
         shape = (src.height, src.width)
     logger.info("read %s: %d×%d cells, %s", where, shape[0], shape[1], crs)
@@ -385,7 +393,7 @@ def warp_counts(
     logger.info("warped %s to %s at %.0f m; total in boundary %.0f", raster.path,
                 crs_label(target), resolution_m, src_total)
     return RasterLayer(name=raster.name, path=out_path, units=raster.units,
-                       synthetic=raster.synthetic)
+                       synthetic=raster.synthetic, source=raster.label)
 
 
 def road_density_population(

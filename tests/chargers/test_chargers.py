@@ -110,12 +110,17 @@ def test_reviewer_decisions(zibo, single, zibo_plan) -> None:
     inputs = charger_inputs(region, demand, single)
     unused = sorted(set(inputs.sites["id"]) - set(st["id"]))[0]
     out = plan_chargers(region, demand, single, solver=SOLVER,
-                        decisions=ItemDecisions(rejected=frozenset({rejected}),
-                                                approved=frozenset({unused, "chg-gone"})))
+                        decisions=ItemDecisions(rejected=frozenset({rejected, "chg-gone"}),
+                                                approved=frozenset({unused})))
     ids = set(out.layers["charging_stations"]["id"])
     assert rejected not in ids and unused in ids
     assert out.kpis["piles_total"] == 40_000
-    assert any("decisions name no current candidate" in n for n in out.notes)
+    assert any("rejected stations name no current candidate" in n for n in out.notes)
+    # approving a station this run cannot build is refused before solving
+    with pytest.raises(InputError, match=r"approved charging station\(s\) are not candidate "
+                                         r"sites of this run \(first: \['chg-gone'\]\)"):
+        charger_inputs(region, demand, single,
+                       decisions=ItemDecisions(approved=frozenset({"chg-gone"})))
 
 
 @pytest.mark.slow

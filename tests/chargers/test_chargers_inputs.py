@@ -65,12 +65,16 @@ def test_the_geodataframe_path_builds_the_array_problem():
     assert check_charger_solution(pb, a, service=SERVICE).ok
 
 
-def test_decisions_name_site_ids_and_unknown_ones_become_a_note():
+def test_decisions_name_site_ids_unknown_rejections_note_unknown_approvals_fail():
     demand, sites, graph = two_towns()
     inputs = from_geodataframes(demand, sites, graph, params=PARAMS, decisions=ItemDecisions(
-        rejected=frozenset({"B"}), approved=frozenset({"A", "Z9"})))
+        rejected=frozenset({"B", "Z8"}), approved=frozenset({"A"})))
     assert inputs.problem.forbidden.tolist() == [1] and inputs.problem.locked.tolist() == [0]
-    assert any("1 reviewer decisions name no current candidate" in n for n in inputs.notes)
+    assert any("1 rejected stations name no current candidate" in n for n in inputs.notes)
+    with pytest.raises(InputError, match=r"approved charging station\(s\) are not candidate "
+                                         r"sites of this run \(first: \['Z9'\]\)"):
+        from_geodataframes(demand, sites, graph, params=PARAMS,
+                           decisions=ItemDecisions(approved=frozenset({"A", "Z9"})))
 
 
 def test_bad_layers_are_named():

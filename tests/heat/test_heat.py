@@ -149,6 +149,10 @@ def test_rejected_source_and_unknown_ids(planned, zibo, scenario, caplog):
     assert out.kpis["heat_delivered_mw"] < planned.kpis["heat_delivered_mw"]
     assert "match no heat item" in caplog.text
     assert any("matched no heat item" in n for n in out.notes)
+    with pytest.raises(InputError, match=r"approved heat item\(s\) are not pipes, sources or "
+                                         r"zones of this run \(first: \['hp:no-such-pipe'\]"):
+        plan_heat(region, demand, scenario,
+                  decisions=ItemDecisions(approved=frozenset({"hp:no-such-pipe"})))
 
 
 def test_red_line_crossings_are_forbidden_or_costed(planned, zibo, scenario):

@@ -230,6 +230,18 @@ def test_warp_counts_keeps_the_total(tmp_path: Path) -> None:
     after = raster_zonal_sums(warped, boundary).sum()
     assert after == pytest.approx(before, rel=1e-5)
     assert warped.units == "persons"
+    # messages about the warped copy name the user's file, never the work copy
+    assert warped.label == src and warped.path != src
+
+
+def test_negative_persons_fail_when_the_raster_is_read(tmp_path: Path) -> None:
+    data = np.array([[5.0, -3.0], [1.0, -2.0]])
+    path = write_tif(tmp_path / "neg.tif", data, crs=ZIBO_CRS, origin=(600000, 4070000),
+                     res=1000)
+    with pytest.raises(InputError, match=r"neg.tif'\) has 2 negative cells; persons per "
+                                         r"cell must be >= 0"):
+        read_raster(path, what="population", units="persons")
+    assert read_raster(path, what="slope", units="").path == path  # not counts: allowed
 
 
 def test_road_density_population_by_hand(tmp_path: Path) -> None:
