@@ -23,6 +23,39 @@ logger = logging.getLogger(__name__)
 CACHE_ENV = "SITING_CACHE_DIR"
 
 
+#: environment variable bounding each cache folder, in MB (default :data:`CACHE_MAX_MB`)
+CACHE_MAX_ENV = "SITING_CACHE_MAX_MB"
+CACHE_MAX_MB = 2048.0
+
+
+def prune_cache(folder: Path, *, max_mb: float | None = None) -> list[Path]:
+    """Remove the least recently used files of ``folder`` until it holds at most
+    ``max_mb`` (``$SITING_CACHE_MAX_MB``, else :data:`CACHE_MAX_MB`). Readers touch a
+    file on each hit, so "used" means read or written. Returns the files removed."""
+    if max_mb is None:
+        try:
+            max_mb = float(os.environ.get(CACHE_MAX_ENV, CACHE_MAX_MB))
+        except ValueError:
+            max_mb = CACHE_MAX_MB
+    files = [p for p in folder.glob("*") if p.is_file() and not p.name.startswith(".")]
+    stats = sorted(((p.stat().st_mtime, p.stat().st_size, p) for p in files),
+                   key=lambda t: (t[0], t[2].name))
+    total = sum(size for _, size, _ in stats)
+    removed = []
+    limit = max(max_mb, 0.0) * 2**20
+    for _, size, path in stats:
+        if total <= limit:
+            break
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(path)
+        total -= size
+    if removed:
+        logger.info("cache %s: removed %d least recently used file(s) to stay under %.0f MB",
+                    folder, len(removed), max_mb)
+    return removed
+
+
 def cache_dir() -> Path:
     """The cache folder: ``$SITING_CACHE_DIR``, else ``~/.cache/siting``."""
     root = os.environ.get(CACHE_ENV)

@@ -20,12 +20,16 @@ bounds ``metres`` of the reported path; ``cutoff_min`` optionally bounds ``minut
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import math
+import os
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Real
+from pathlib import Path
 from typing import Any, Literal
 
 import geopandas as gpd
@@ -39,7 +43,7 @@ from tqdm.auto import tqdm
 
 from siting.crs import crs_label, is_metric
 from siting.errors import CRSError, InputError
-from siting.io import atomic_path, cache_dir, digest
+from siting.io import atomic_path, cache_dir, digest, prune_cache
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +52,8 @@ __all__ = ["NetworkCosts", "graph_arrays", "network_costs", "snap_points"]
 Weight = Literal["length", "travel_time"]
 _WEIGHTS: tuple[str, ...] = ("length", "travel_time")
 _CACHE_VERSION = 1
+#: this module's own source, hashed into every cache key: changed code, fresh results
+_CODE = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
 # bytes per (source row × graph node) of the dense per-chunk arrays: distances (8),
 # predecessors (4), compact positions (4), the reached mask (1), rounded up. Arrays
 # over the *reached* cells come on top and scale with the cutoff, not with n.
@@ -490,7 +496,9 @@ def network_costs(
         weight: what the path minimises: ``"length"`` (m) or ``"travel_time"`` (s).
         cutoff_min: also drop pairs whose path takes longer than this (min).
         cache: read/write the result under ``siting.io.cache_dir()/network``, keyed
-            by a hash of the graph arrays, source/target nodes, cutoffs and weight.
+            by a hash of the graph arrays, source/target nodes, cutoffs, weight and
+            this module's source (changed code never reads an old result); the folder
+            is kept under ``$SITING_CACHE_MAX_MB`` (:func:`siting.io.prune_cache`).
         max_chunk_mb: memory budget for one chunk of the Dijkstra search.
         progress: show a progress bar over chunks.
 
@@ -529,7 +537,7 @@ def network_costs(
         time_m, length_m = _csr_pair(len(nodes), u, v, time_s, length)
 
     key = digest(
-        "network_costs", _CACHE_VERSION, weight, float(cutoff_m), cutoff_min,
+        "network_costs", _CACHE_VERSION, _CODE, weight, float(cutoff_m), cutoff_min,
         length_m.indptr.tobytes(), length_m.indices.tobytes(), length_m.data.tobytes(),
         time_m.data.tobytes(), src_pos.tobytes(), tgt_pos.tobytes(),
     )
@@ -537,6 +545,8 @@ def network_costs(
     cached = _load_cache(path) if path is not None and path.exists() else None
     if cached is not None:
         logger.info("network costs: cache hit %s", path)
+        with contextlib.suppress(OSError):
+            os.utime(path)  # used: kept longest by prune_cache
         s, t, metres, minutes = cached
     else:
         uniq_s, inv_s = np.unique(src_pos, return_inverse=True)
@@ -556,6 +566,7 @@ def network_costs(
             with atomic_path(path) as tmp, open(tmp, "wb") as fh:
                 np.savez(fh, source=s, target=t, metres=metres, minutes=minutes)
             logger.debug("network costs cached at %s", path)
+            prune_cache(path.parent)
     logger.info("network costs: %d sources × %d targets → %d pairs within %.0f m (%s)",
                 src_pos.size, tgt_pos.size, s.size, cutoff_m, weight)
     arrays = [np.asarray(a) for a in (s, t, metres, minutes, src_nodes, tgt_nodes)]

@@ -76,3 +76,17 @@ def test_a_killed_runs_staging_folder_is_removed_by_the_next_run(tmp_path) -> No
     _run(out, "plan", ["plan.gpkg"])
     assert not left.exists() and live.exists()
     assert (out / "plan.gpkg").read_text(encoding="utf-8") == "plan"
+
+
+def test_prune_cache_removes_the_least_recently_used_first(tmp_path) -> None:
+    from siting.io import prune_cache
+
+    for k, name in enumerate(["old", "mid", "new"]):
+        path = tmp_path / f"{name}.npz"
+        path.write_bytes(b"x" * 400_000)
+        os.utime(path, (1_000_000 + k, 1_000_000 + k))
+    os.utime(tmp_path / "old.npz")  # read just now: the most recently used
+    removed = prune_cache(tmp_path, max_mb=0.8)
+    assert [p.name for p in removed] == ["mid.npz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.npz", "old.npz"]
+    assert prune_cache(tmp_path, max_mb=10) == []
