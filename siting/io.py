@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from siting.errors import InputError
+
 logger = logging.getLogger(__name__)
 
 CACHE_ENV = "SITING_CACHE_DIR"
@@ -152,12 +154,7 @@ def _retire(target: Path, kind: str, written: list[str]) -> None:
     """Update ``target``'s manifest for a ``kind`` run that wrote ``written``; remove the
     files earlier runs listed that no longer belong (see :func:`atomic_dir`)."""
     path = target / MANIFEST
-    try:
-        runs = json.loads(path.read_text(encoding="utf-8")).get("runs", {})
-    except (OSError, ValueError, AttributeError):
-        runs = {}
-    if not isinstance(runs, dict):
-        runs = {}
+    runs = _read_runs(target)
     owning = kind in OWNING_KINDS
     old = {f for k, files in runs.items() if (owning or k == kind) and isinstance(files, list)
            for f in files if isinstance(f, str)}
@@ -173,6 +170,61 @@ def _retire(target: Path, kind: str, written: list[str]) -> None:
         tmp.write_text(json.dumps({"runs": runs}, indent=2) + "\n", encoding="utf-8")
 
 
+LOCK = ".siting.lock"
+
+
+def _read_runs(target: Path) -> dict[str, Any]:
+    try:
+        runs = json.loads((target / MANIFEST).read_text(encoding="utf-8")).get("runs", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return runs if isinstance(runs, dict) else {}
+
+
+def _check_owner(target: Path, kind: str) -> None:
+    """A ``plan`` folder takes no ``region`` run and the other way round (exit 2)."""
+    if kind not in OWNING_KINDS:
+        return
+    other = sorted(k for k in _read_runs(target) if k in OWNING_KINDS and k != kind)
+    if other:
+        files = ", ".join(_read_runs(target)[other[0]][:4])
+        raise InputError(
+            f"output folder {target} holds a {other[0]} run ({files}); a {kind} run would "
+            f"mix with it. Choose another --out (e.g. {target}-{kind}), or delete the folder")
+
+
+@contextlib.contextmanager
+def _lock(target: Path) -> Iterator[None]:
+    """One run at a time per folder: ``.siting.lock`` holds the writer's pid; a lock of a
+    process that is gone is taken over."""
+    path = target / LOCK
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                pid = int(path.read_text(encoding="utf-8").strip() or "0")
+            except (OSError, ValueError):
+                pid = 0
+            if pid and pid != os.getpid() and _alive(pid):
+                raise InputError(
+                    f"output folder {target} is being written by another run (process "
+                    f"{pid}); wait for it to finish or choose another --out") from None
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()  # stale: its process is gone
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(str(os.getpid()))
+        break
+    else:
+        raise InputError(f"output folder {target}: cannot take its lock {path}")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
 @contextlib.contextmanager
 def atomic_dir(target: str | os.PathLike[str], *, kind: str | None = None) -> Iterator[Path]:
     """Yield a staging folder; on success move each file in it into ``target``.
@@ -180,35 +232,42 @@ def atomic_dir(target: str | os.PathLike[str], *, kind: str | None = None) -> It
     Files are moved one by one with :func:`os.replace` only after the whole body has
     succeeded, so a failure leaves every previous output in ``target`` as it was. The
     staging folder is named after this process, so a later run removes what a killed
-    one left behind (:func:`clear_stale_staging`).
+    one left behind (:func:`clear_stale_staging`); ``.siting.lock`` keeps a second run
+    from writing the same folder at the same time.
 
     With ``kind`` (``"plan"``, ``"region"``, ``"review"``, ``"diff"``), a folder never
     mixes two runs: ``target/.siting-outputs.json`` lists which run wrote which file.
-    A ``plan`` or ``region`` run owns its folder, so on success it removes every file an
-    earlier run listed and this one did not write (an old review describes an old plan);
-    a ``review`` or ``diff`` run replaces only its own kind's files. Files the project
-    never wrote are never touched.
+    A ``plan`` or ``region`` run owns its folder: one kind never writes into the
+    other's folder (:class:`~siting.errors.InputError`), and on success a run removes
+    every file an earlier run listed and it did not write (an old review describes an
+    old plan); a ``review`` or ``diff`` run replaces only its own kind's files. Files the
+    project never wrote are never touched.
     """
     target = Path(target)
     created = not target.exists()
+    if kind is not None and not created:
+        _check_owner(target, kind)
     target.mkdir(parents=True, exist_ok=True)
-    clear_stale_staging(target)
-    staging = Path(tempfile.mkdtemp(prefix=f".staging.{os.getpid()}.", dir=target))
     ok = False
     try:
-        yield staging
-        written = []
-        for item in sorted(staging.rglob("*")):
-            if item.is_file():
-                dest = target / item.relative_to(staging)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(item, dest)
-                written.append(item.relative_to(staging).as_posix())
-        if kind is not None:
-            _retire(target, kind, written)
-        ok = True
+        with _lock(target):
+            clear_stale_staging(target)
+            staging = Path(tempfile.mkdtemp(prefix=f".staging.{os.getpid()}.", dir=target))
+            try:
+                yield staging
+                written = []
+                for item in sorted(staging.rglob("*")):
+                    if item.is_file():
+                        dest = target / item.relative_to(staging)
+                        dest.parent.mkdir(parents=True, exist_ok=True)
+                        os.replace(item, dest)
+                        written.append(item.relative_to(staging).as_posix())
+                if kind is not None:
+                    _retire(target, kind, written)
+                ok = True
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
         if not ok and created:  # a failed first run leaves no empty folder behind
             with contextlib.suppress(OSError):
                 target.rmdir()

@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from siting.errors import InputError
 from siting.io import atomic_dir, atomic_path, digest, write_json
 
 
@@ -49,15 +50,38 @@ def test_a_folder_never_mixes_two_runs(tmp_path) -> None:
     (out / "notes.txt").write_text("mine", encoding="utf-8")  # never written by siting
     _run(out, "review", ["review.html", "review.csv"])
     assert {p.name for p in out.iterdir()} >= {"plan.gpkg", "review.html", "notes.txt"}
-    # a region run owns the folder: the plan's files and the plan's review go
-    _run(out, "region", ["region.gpkg", "provenance.json"])
+    # a region run never writes beside a plan: refused before any work
+    with pytest.raises(InputError, match=r"holds a plan run \(kpis.json, plan.gpkg, "
+                                         r"provenance.json\); a region run would mix"):
+        _run(out, "region", ["region.gpkg", "provenance.json"])
+    # a new plan replaces the old one, and the old plan's review goes with it
+    _run(out, "plan", ["plan.gpkg", "kpis.json", "provenance.json"])
     names = {p.name for p in out.iterdir()}
-    assert names == {"region.gpkg", "provenance.json", "notes.txt", ".siting-outputs.json"}
-    assert (out / "provenance.json").read_text(encoding="utf-8") == "region"
+    assert names == {"plan.gpkg", "kpis.json", "provenance.json", "notes.txt",
+                     ".siting-outputs.json"}
     # a second review replaces only the first review's files
     _run(out, "review", ["review.html"])
     _run(out, "review", ["review.csv"])
-    assert not (out / "review.html").exists() and (out / "region.gpkg").exists()
+    assert not (out / "review.html").exists() and (out / "plan.gpkg").exists()
+
+
+def test_a_second_run_into_a_busy_folder_is_refused(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "p"
+    out.mkdir()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (out / ".siting.lock").write_text(str(sleeper.pid), encoding="utf-8")
+        with pytest.raises(InputError, match=rf"being written by another run \(process "
+                                             rf"{sleeper.pid}\)"):
+            _run(out, "plan", ["plan.gpkg"])
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    _run(out, "plan", ["plan.gpkg"])  # its process is gone: the stale lock is taken over
+    assert (out / "plan.gpkg").exists() and not (out / ".siting.lock").exists()
 
 
 def test_a_killed_runs_staging_folder_is_removed_by_the_next_run(tmp_path) -> None:
