@@ -111,7 +111,61 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no info logs")
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     p.set_defaults(func=cmd_diff)
+
+    p = sub.add_parser("export", help="reproject a plan for GIS desktops (CGCS2000, "
+                                      "Gauss-Kruger): GeoPackage or Shapefiles")
+    p.add_argument("--plan", type=Path, required=True, metavar="DIR/plan.gpkg",
+                   help="the plan.gpkg to export")
+    p.add_argument("--crs", required=True, metavar="EPSG:CODE",
+                   help="target CRS: EPSG:4490 (CGCS2000) or a 3-degree Gauss-Kruger zone, "
+                        "EPSG:4548 for Zibo (CM 117E)")
+    p.add_argument("--format", dest="fmt", choices=("gpkg", "shp"), default="gpkg",
+                   help="GeoPackage (one file, QGIS styles) or Shapefiles (one per layer)")
+    p.add_argument("--encoding", default="UTF-8", metavar="UTF-8|GBK",
+                   help="Shapefile attribute encoding, stated in each .cpg (default UTF-8)")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--quiet", action="store_true", help="no info logs")
+    p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("decisions", help="work with reviewers' decisions files")
+    dsub = p.add_subparsers(dest="decisions_command", required=True, metavar="ACTION")
+    p = dsub.add_parser("merge", help="combine several reviewers' decisions.geojson files "
+                                      "(exit 4 when reviewers disagree)")
+    p.add_argument("files", type=Path, nargs="+", metavar="FILE.geojson",
+                   help="decisions files, one per reviewer or department")
+    p.add_argument("--out", type=Path, required=True, metavar="merged.geojson",
+                   help="the merged decisions file to write")
+    p.add_argument("--quiet", action="store_true", help="no info logs")
+    p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    p.set_defaults(func=cmd_decisions_merge)
     return parser
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from siting.export import export_plan
+    from siting.styles import write_styles
+
+    result = export_plan(args.plan, args.out, crs=args.crs, fmt=args.fmt,
+                         encoding=args.encoding, styles=write_styles)
+    print(f"Exported {args.plan} in {result.crs} ({args.fmt})")
+    tops = dict.fromkeys(result.out / p.relative_to(result.out).parts[0] for p in result.files)
+    print("Wrote: " + ", ".join(str(p) for p in tops))
+    return 0
+
+
+#: exit code of ``decisions merge`` when reviewers disagree
+EXIT_CONFLICTS = 4
+
+
+def cmd_decisions_merge(args: argparse.Namespace) -> int:
+    from siting.decisions import format_merge, merge_decisions, write_merged
+
+    merged = merge_decisions(args.files)
+    path = write_merged(args.out, merged)
+    print(format_merge(merged))
+    print(f"Wrote: {path}")
+    return EXIT_CONFLICTS if merged.conflicts else 0
 
 
 #: exit code of ``review`` when the plan has violations

@@ -545,8 +545,9 @@ def network_costs(
     cached = _load_cache(path) if path is not None and path.exists() else None
     if cached is not None:
         logger.info("network costs: cache hit %s", path)
-        with contextlib.suppress(OSError):
-            os.utime(path)  # used: kept longest by prune_cache
+        if path is not None:
+            with contextlib.suppress(OSError):
+                os.utime(path)  # used: kept longest by prune_cache
         s, t, metres, minutes = cached
     else:
         uniq_s, inv_s = np.unique(src_pos, return_inverse=True)

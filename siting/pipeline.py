@@ -368,10 +368,11 @@ class Plan:
         A failure leaves any previous plan in ``out`` as it was.
         """
         from siting.export import write_gpkg
+        from siting.styles import write_styles
 
         out = Path(out)
         with atomic_dir(out, kind="plan") as stage:
-            write_gpkg(stage / "plan.gpkg", self.metric_layers)
+            write_gpkg(stage / "plan.gpkg", self.metric_layers, styles=write_styles)
             write_json(stage / "kpis.json", dict(self.kpis))
             _plan_map(self.region, self.metric_layers, self.kpis, stage / "plan.html",
                       plan_gpkg=stage / "plan.gpkg", radius_m=self.radius_m)

@@ -272,7 +272,8 @@ def read_plan(path: str | Path) -> dict[str, gpd.GeoDataFrame]:
         raise InputError(f"plan file {p} does not exist; give the plan.gpkg that "
                          "`cli.py plan --out DIR` wrote (DIR/plan.gpkg)")
     try:
-        names = [str(n) for n in pyogrio.list_layers(p)[:, 0]]
+        names = [str(n) for n in pyogrio.list_layers(p)[:, 0]
+                 if str(n) != "layer_styles"]  # QGIS styles (siting.styles)
         layers = {n: gpd.read_file(p, layer=n, engine="pyogrio") for n in names}
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError) as exc:
         raise InputError(f"plan file {p} cannot be read as a GeoPackage ({exc}); is it "
@@ -582,8 +583,10 @@ def read_decisions(path: str | Path, *, plan_id: str | None = None,
 
     Every problem is reported at once: not GeoJSON, a feature without ``layer``/``id``,
     a ``decision`` other than approved/rejected, an unknown layer, or one item with
-    two different decisions. A file made for another plan (``plan`` differs from
-    ``plan_id``) is only logged as a warning, since ids are stable across re-plans.
+    two different decisions, or an unresolved conflict of a merged file (a feature
+    with ``"conflict": true``, see :mod:`siting.decisions`). A file made for another
+    plan (``plan`` differs from ``plan_id``) is only logged as a warning, since ids are
+    stable across re-plans.
     """
     p = Path(path)
     if not p.is_file():
@@ -605,6 +608,9 @@ def read_decisions(path: str | Path, *, plan_id: str | None = None,
             problems.append(f"feature {n}: no properties")
             continue
         layer, ident, decision = props.get("layer"), props.get("id"), props.get("decision")
+        if props.get("conflict") is True:  # a merged file (siting.decisions)
+            problems.append(_conflict_problem(n, props))
+            continue
         if layer not in layers:
             problems.append(f"feature {n}: layer {layer!r} is not one of {list(layers)}")
         if ident is None or str(ident) == "":
@@ -637,6 +643,17 @@ def read_decisions(path: str | Path, *, plan_id: str | None = None,
                        p, plan, plan_id)
     logger.info("read %d decisions from %s", len(items), p)
     return Decisions(items=tuple(items.values()), plan=plan, source=p)
+
+
+def _conflict_problem(n: int, props: Mapping[str, Any]) -> str:
+    """The message for an unresolved conflict of a merged decisions file."""
+    def names(key: str) -> str:
+        v = props.get(key)
+        return ", ".join(map(str, v)) if isinstance(v, list) and v else "?"
+
+    return (f"feature {n}: unresolved conflict on {props.get('layer')} {props.get('id')} "
+            f"(approved by {names('approved_by')}; rejected by {names('rejected_by')}); "
+            f"set its \"decision\" to \"approved\" or \"rejected\" and \"conflict\" to false")
 
 
 def write_decisions(path: str | Path, decisions: Iterable[Decision], *,
