@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import signal
 import sys
 import threading
@@ -30,6 +31,8 @@ def _common(p: argparse.ArgumentParser) -> None:
                         "maps/<file name> for --osm, maps/<place> for --place)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or info logs")
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    p.add_argument("--no-cache", action="store_true",
+                   help="compute network costs afresh: read and write no cache")
 
 
 def _region_args(p: argparse.ArgumentParser) -> None:
@@ -88,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars or info logs")
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     p.set_defaults(func=cmd_init, scenario=None)
+
+    p = sub.add_parser("cache", help="the network-cost cache: `cache clear` empties it")
+    p.add_argument("action", choices=["clear", "info"])
+    p.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    p.set_defaults(func=cmd_cache)
 
     p = sub.add_parser("review", help="check a plan against the red line, farmland and water "
                                       "(exit 0 if clean, 4 if there are violations)")
@@ -220,10 +229,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     if args.time_limit is not None and args.time_limit <= 0:
         raise InputError(f"--time-limit {args.time_limit}: must be a positive number of seconds")
+    from siting.pipeline import check_fewer_planners
+    from siting.registry import PLANNERS
+
+    out = args.out or _default_out(args)
+    check_fewer_planners(out, args.planners or tuple(PLANNERS))  # before any solving
     plan = siting.plan(args.scenario, region=_source(args), planners=args.planners,
                        decisions=args.decisions, solver=args.solver,
                        time_limit_s=args.time_limit, progress=not args.quiet)
-    files = plan.write(args.out or _default_out(args))
+    files = plan.write(out)
     print(f"Plan for {plan.region.name}: " + ", ".join(plan.outputs))
     for name in plan.outputs:
         shown = {k: v for k, v in plan.kpis[name].items() if not isinstance(v, dict | list)}
@@ -275,6 +289,20 @@ def cmd_region(args: argparse.Namespace) -> int:
           f"road edges: {g.number_of_edges():,}   synthetic: {synthetic}")
     print(_format_summary(run.summary))
     print("Wrote: " + ", ".join(str(p) for p in run.files))
+    return 0
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from siting.io import cache_dir, clear_cache
+
+    root = cache_dir()
+    if args.action == "clear":
+        files, size = clear_cache()
+        print(f"Removed {files:,} files ({size / 2**20:,.1f} MB) from {root}")
+    else:
+        found = [p for p in root.rglob("*") if p.is_file()]
+        size = sum(p.stat().st_size for p in found)
+        print(f"Cache {root}: {len(found):,} files, {size / 2**20:,.1f} MB")
     return 0
 
 
@@ -342,6 +370,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = getattr(args, "debug", False)
     _configure_logging(quiet=getattr(args, "quiet", False), debug=debug)
     func: Callable[[argparse.Namespace], int] = args.func
+    from siting.io import NO_CACHE_ENV
+
+    cache_setting = os.environ.get(NO_CACHE_ENV)
+    if getattr(args, "no_cache", False):
+        os.environ[NO_CACHE_ENV] = "1"
     previous = _on_sigterm()
     try:
         return func(args)
@@ -365,6 +398,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        if cache_setting is None:
+            os.environ.pop(NO_CACHE_ENV, None)
+        else:
+            os.environ[NO_CACHE_ENV] = cache_setting
 
 
 class _Terminated(BaseException):

@@ -58,6 +58,29 @@ def prune_cache(folder: Path, *, max_mb: float | None = None) -> list[Path]:
     return removed
 
 
+#: set to 1 to compute everything afresh (``--no-cache``)
+NO_CACHE_ENV = "SITING_NO_CACHE"
+
+
+def cache_enabled() -> bool:
+    """False when ``$SITING_NO_CACHE`` is set (``--no-cache``): nothing is read or written."""
+    return os.environ.get(NO_CACHE_ENV, "") in ("", "0")
+
+
+def clear_cache() -> tuple[int, int]:
+    """Remove everything in :func:`cache_dir`; returns (files, bytes) removed."""
+    root = cache_dir()
+    files = [p for p in root.rglob("*") if p.is_file()]
+    size = sum(p.stat().st_size for p in files)
+    for child in root.iterdir():
+        if child.is_dir():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                child.unlink()
+    return len(files), size
+
+
 def cache_dir() -> Path:
     """The cache folder: ``$SITING_CACHE_DIR``, else ``~/.cache/siting``."""
     root = os.environ.get(CACHE_ENV)

@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 
 from siting.crs import crs_label, is_metric
 from siting.errors import CRSError, InputError
-from siting.io import atomic_path, cache_dir, digest, prune_cache
+from siting.io import atomic_path, cache_dir, cache_enabled, digest, prune_cache
 
 logger = logging.getLogger(__name__)
 
@@ -541,7 +541,7 @@ def network_costs(
         length_m.indptr.tobytes(), length_m.indices.tobytes(), length_m.data.tobytes(),
         time_m.data.tobytes(), src_pos.tobytes(), tgt_pos.tobytes(),
     )
-    path = cache_dir() / "network" / f"{key}.npz" if cache else None
+    path = cache_dir() / "network" / f"{key}.npz" if cache and cache_enabled() else None
     cached = _load_cache(path) if path is not None and path.exists() else None
     if cached is not None:
         logger.info("network costs: cache hit %s", path)

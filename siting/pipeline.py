@@ -365,12 +365,15 @@ class Plan:
     def write(self, out: str | Path) -> tuple[Path, ...]:
         """Write the plan's files into ``out`` atomically; return their paths.
 
-        A failure leaves any previous plan in ``out`` as it was.
+        A failure leaves any previous plan in ``out`` as it was. A folder that holds a
+        plan of more planners is refused (a single planner's run would drop the others'
+        layers and KPIs): :class:`~siting.errors.InputError`.
         """
         from siting.export import write_gpkg
         from siting.styles import write_styles
 
         out = Path(out)
+        check_fewer_planners(out, self.planners)
         with atomic_dir(out, kind="plan") as stage:
             write_gpkg(stage / "plan.gpkg", self.metric_layers, styles=write_styles)
             write_json(stage / "kpis.json", dict(self.kpis))
@@ -498,6 +501,28 @@ def run_plan(scenario: Scenario, source: RegionSource = RegionSource(), *, out: 
                      time_limit_s=time_limit_s, scenario_path=scenario_path, progress=progress)
     files = plan.write(out)
     return PlanRun(plan=plan, out=Path(out), files=files)
+
+
+def check_fewer_planners(out: Path, planners: Sequence[str]) -> None:
+    """Refuse to replace a plan of more planners with this one (see :meth:`Plan.write`)."""
+    import json
+
+    try:
+        kpis = json.loads((out / "kpis.json").read_text(encoding="utf-8"))
+        runs = json.loads((out / ".siting-outputs.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if "plan" not in runs.get("runs", {}) or not isinstance(kpis, dict):
+        return
+    from siting.registry import PLANNERS
+
+    held = [name for name in PLANNERS if name in kpis]
+    lost = [name for name in held if name not in planners]
+    if lost:
+        raise InputError(
+            f"output folder {out} holds a plan of {', '.join(held)}; writing only "
+            f"{', '.join(planners)} there would drop {', '.join(lost)}. Choose another "
+            f"--out (e.g. {out}-{'-'.join(planners)}), or run `plan` for all of them")
 
 
 def _plan_map(region: Region, layers: Mapping[str, gpd.GeoDataFrame],

@@ -114,3 +114,25 @@ def test_prune_cache_removes_the_least_recently_used_first(tmp_path) -> None:
     assert [p.name for p in removed] == ["mid.npz"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new.npz", "old.npz"]
     assert prune_cache(tmp_path, max_mb=10) == []
+
+
+def test_no_cache_and_cache_clear(tmp_path, monkeypatch, capsys) -> None:
+    from test_network import make_graph
+
+    from siting.cli import main
+    from siting.io import NO_CACHE_ENV, cache_enabled
+    from siting.network import network_costs
+
+    monkeypatch.setenv("SITING_CACHE_DIR", str(tmp_path / "cache"))
+    g = make_graph([(0, 1, 100.0, 10.0), (1, 2, 100.0, 10.0), (2, 0, 150.0, 15.0)])
+    nodes = [0, 1, 2]
+    monkeypatch.setenv(NO_CACHE_ENV, "1")
+    assert not cache_enabled()
+    network_costs(g, nodes, nodes, cutoff_m=1e6)
+    assert not list((tmp_path / "cache").rglob("*.npz"))
+    monkeypatch.delenv(NO_CACHE_ENV)
+    network_costs(g, nodes, nodes, cutoff_m=1e6)
+    assert len(list((tmp_path / "cache").rglob("*.npz"))) == 1
+    assert main(["cache", "clear"]) == 0
+    assert "Removed 1 files" in capsys.readouterr().out
+    assert not list((tmp_path / "cache").rglob("*.npz"))
