@@ -308,14 +308,28 @@ def plan_decisions(path: Path | None) -> dict[str, ItemDecisions]:
     out = {name: ItemDecisions() for name in PLANNERS}
     if path is None:
         return out
+    import re
+
+    from siting.registry import layer_specs
     from siting.review import read_decisions
 
     by_layer = decidable_layers()
+    specs = layer_specs()
+    problems = []
     for layer, items in read_decisions(path).by_layer().items():
         if layer not in by_layer:
             raise InputError(f"decisions file {path}: layer {layer!r} is not a plan layer; "
                              f"expected one of {', '.join(sorted(by_layer))}")
+        pattern = specs[layer].id_pattern if layer in specs else None
+        if pattern is not None:  # ids that cannot be this layer's: refused before any work
+            bad = sorted(i for i in items.approved | items.rejected if not re.match(pattern, i))
+            if bad:
+                problems.append(f"{layer}: ids {bad[:5]} are not {layer} ids (they match "
+                                f"{pattern!r})")
         out[by_layer[layer]] = items
+    if problems:
+        raise InputError.collect(problems, context=f"decisions file {path}: check that it "
+                                 f"belongs to this region and scenario")
     return out
 
 

@@ -140,6 +140,8 @@ class LayerSpec:
         draw: the map recipe ``draw(layers, context) -> list[MapLayer]`` that
             :func:`siting.maps.plan.plan_layers` calls when the layer is present.
         z: drawing order (lower first, so higher layers sit on top and take clicks).
+        id_pattern: a regular expression every item id of a decidable layer matches,
+            so a decisions file naming something else is refused before any work.
     """
 
     name: str
@@ -150,6 +152,7 @@ class LayerSpec:
     diff: bool = False
     draw: Callable[..., list[Any]] | None = None
     z: int = 50
+    id_pattern: str | None = None
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,7 @@ def draw_stations(layers: Mapping[str, gpd.GeoDataFrame], context: DrawContext
 
 LAYERS = (
     LayerSpec("charging_stations", "Charging stations", "points", diff=True, decidable=True,
+              id_pattern=r"^chg-",
               rules=review_rules, draw=draw_stations, z=90),
     # no recipe: drawn generically (siting.maps.recipes.generic_layer) at its z
     LayerSpec("charging_demand", "Charging demand served", "points", z=20),

@@ -79,6 +79,7 @@ def draw_sinks(layers: Mapping[str, gpd.GeoDataFrame], context: DrawContext
 
 LAYERS = (
     LayerSpec("heat_pipes", "Heat pipes", "lines", diff=True, decidable=True,
+              id_pattern=r"^(hp|hs|hz):",
               rules=review_rules, draw=draw_pipes, z=60),
     LayerSpec("heat_sources", "Heat sources", "points", diff=True, draw=draw_sources, z=70),
     LayerSpec("heat_sinks", "Heat sinks", "points", diff=True, draw=draw_sinks, z=71),

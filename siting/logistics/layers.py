@@ -94,6 +94,7 @@ def rail_links(parks: gpd.GeoDataFrame, stations: gpd.GeoDataFrame) -> gpd.GeoDa
 
 LAYERS = (
     LayerSpec("logistics_parks", "Logistics parks", "points", diff=True, decidable=True,
+              id_pattern=r"^LP-(-?\d+)-(-?\d+)$",
               rules=review_rules, draw=draw_parks, z=80),
     LayerSpec("logistics_catchments", "Park catchments", "lines", draw=draw_catchments, z=30),
     # no recipe: drawn generically (siting.maps.recipes.generic_layer) at its z
