@@ -242,12 +242,7 @@ def write_diff(diff: PlanDiff, out_dir: str | Path, *, title: str | None = None)
                                                     "fill_opacity": 0.02, "shape": "area"}))
     kpis: dict[str, dict[str, str]] = {}
     for r in diff.kpis.itertuples(index=False):
-        if r.delta is None or pd.isna(r.delta):
-            text = f"{_short(r.a)} -> {_short(r.b)}"
-        else:
-            pct = "" if r.delta_pct is None or pd.isna(r.delta_pct) else f", {r.delta_pct:+.1f} %"
-            text = f"{_short(r.a)} -> {_short(r.b)} ({r.delta:+,.4g}{pct})"
-        kpis.setdefault(str(r.group), {})[str(r.kpi)] = text
+        kpis.setdefault(str(r.group), {})[str(r.kpi)] = _kpi_change(r)
     c = diff.counts.sum() if len(diff.counts) else pd.Series(dtype=float)
     subtitle = (f"{diff.a} -> {diff.b}: " + ", ".join(
         f"{int(c.get(k, 0))} {k}" for k in ("added", "removed", "changed")))
@@ -265,6 +260,28 @@ def write_diff(diff: PlanDiff, out_dir: str | Path, *, title: str | None = None)
                          "empty": "the two plans have the same items"})
     return DiffFiles(html=out / "diff.html", csv=out / "diff.csv",
                      kpis_csv=out / "diff_kpis.csv", summary=out / "diff_summary.json")
+
+
+def _kpi_change(r: Any) -> str:
+    """One KPI row of diff.html: "A -> B (+delta, +pct %)", in the KPI's own units and
+    without float noise (a delta of 4.758e-16 is 0)."""
+    from siting.maps.page import ZERO, format_kpi
+
+    key, group = str(r.kpi), str(r.group)
+
+    def show(v: Any) -> str:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return "–"
+        return format_kpi(key, v, section=group)
+
+    text = f"{show(r.a)} -> {show(r.b)}"
+    if r.delta is None or pd.isna(r.delta):
+        return text
+    if abs(float(r.delta)) < ZERO:
+        return f"{text} (no change)"
+    pct = ("" if r.delta_pct is None or pd.isna(r.delta_pct) or abs(r.delta_pct) < ZERO
+           else f", {r.delta_pct:+.1f} %")
+    return f"{text} ({format_kpi(key, float(r.delta), section=group, signed=True)}{pct})"
 
 
 def _districts(plan: Path) -> gpd.GeoDataFrame | None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _toys import EVIL, KPIS, make_plan, plant_violations
+from _toys import EVIL, KPIS, X0, Y0, make_plan, plant_violations
 
 CHROMIUM = os.environ.get("SITING_CHROMIUM", "/usr/bin/chromium")
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -56,8 +56,10 @@ class Page:
 def open_page(browser: Any, tmp_path: Path) -> Iterator[Any]:
     contexts = []
 
-    def _open(path: Path, url: str | None = None) -> Page:
-        ctx = browser.new_context(viewport={"width": 1280, "height": 860}, accept_downloads=True)
+    def _open(path: Path, url: str | None = None, *, size: tuple[int, int] = (1280, 860)
+              ) -> Page:
+        ctx = browser.new_context(viewport={"width": size[0], "height": size[1]},
+                                  accept_downloads=True)
         contexts.append(ctx)
         page = ctx.new_page()
         out = Page(page)
@@ -105,12 +107,30 @@ def _not_blank(png: bytes) -> float:
     return float(grey.std())
 
 
+def _default_layers() -> dict[str, Any]:
+    """The toy plan with the default page's layers: the EV demand heat map on (over the
+    stations and pipes), logistics candidates under the parks (one at each park), and
+    later-stage stations with no piles of the first stage, as in the Zibo demo."""
+    import geopandas as gpd
+
+    layers = make_plan(n_stations=120, evil_names=True)
+    st = layers["charging_stations"]
+    later = st["stage"] == "2030"
+    st.loc[later, ["piles", "piles_fast", "piles_slow", "kw"]] = 0
+    parks = layers["logistics_parks"]
+    spots = [*parks.geometry.representative_point(),
+             *gpd.points_from_xy([X0 + 12_000, X0 + 14_000], [Y0 + 9_000, Y0 + 9_000])]
+    layers["logistics_candidates"] = gpd.GeoDataFrame(
+        {"id": [f"lc-{i}" for i in range(len(spots))], "capacity_mt": 3.0,
+         "selected": [True, True, False, False]}, geometry=spots, crs=parks.crs)
+    return layers
+
+
 @pytest.fixture
 def plan_html(tmp_path: Path) -> Path:
     from siting.maps import plan_map
 
-    layers = make_plan(n_stations=120, evil_names=True)
-    return plan_map(layers, tmp_path / "plan.html", kpis=KPIS, title="Toy plan",
+    return plan_map(_default_layers(), tmp_path / "plan.html", kpis=KPIS, title="Toy plan",
                     coverage_radius_m=1000, synthetic={"red_line", "water", "farmland"},
                     plan_id="toy-plan-1")
 
@@ -295,3 +315,193 @@ def test_reject_in_the_browser_then_replan_and_diff(open_page: Any, tmp_path: Pa
     diff = diff_plans(tmp_path / "A" / "plan.gpkg", tmp_path / "B" / "plan.gpkg")
     removed = diff.items[(diff.items["change"] == "removed") & (diff.items["layer"] == layer)]
     assert item in set(removed["id"])
+
+
+# ------------------------------------------------------------------ real mouse clicks
+
+def _click_at(p: Page, lat: float, lon: float, zoom: float) -> tuple[float, float]:
+    """Zoom to (lat, lon), then click it with the mouse at its pixel, as the map itself
+    places it (latLngToContainerPoint); returns the page coordinates clicked."""
+    p.js("void window.siting.map.closePopup()")
+    p.js(f"void window.siting.map.setView([{lat}, {lon}], {zoom}, {{animate: false}})")
+    p.page.wait_for_timeout(350)                 # clusters settle after the zoom
+    x, y = p.js(f"""(() => {{
+        const m = window.siting.map, r = m.getContainer().getBoundingClientRect();
+        const pt = m.latLngToContainerPoint([{lat}, {lon}]);
+        return [r.left + pt.x, r.top + pt.y];
+    }})()""")
+    p.page.mouse.move(x - 30, y - 30)
+    p.page.mouse.click(x, y)
+    p.page.wait_for_timeout(150)
+    return x, y
+
+
+def _popup(p: Page) -> dict[str, Any]:
+    return p.js("""(() => {
+        const c = document.querySelector('.leaflet-popup-content');
+        return c ? {title: (c.querySelector('.siting-popup-title') || {}).textContent || '',
+                    text: c.textContent,
+                    approve: !!c.querySelector('button.siting-approve'),
+                    reject: !!c.querySelector('button.siting-reject')} : null;
+    })()""")
+
+
+def _lat_lon(frame: Any, i: int, *, along: float | None = None) -> tuple[float, float]:
+    geom = frame.geometry.iloc[i]
+    if along is not None:
+        geom = geom.interpolate(along, normalized=True)
+    pt = frame.iloc[[i]].set_geometry([geom.representative_point()], crs=frame.crs)
+    pt = pt.to_crs("EPSG:4326").geometry.iloc[0]
+    return round(pt.y, 5), round(pt.x, 5)
+
+
+def test_mouse_clicks_open_stations_parks_and_pipes_on_the_default_page(
+        open_page: Any, plan_html: Path) -> None:
+    """Real clicks, with the default layers on: the demand heat map never takes them,
+    decidable items win over candidates, even when candidates are drawn after them."""
+    layers = _default_layers()
+    p = open_page(plan_html)
+    assert p.js("window.siting.map.hasLayer(window.siting.layers.demand_ev_sessions_day)")
+    # switch the candidates off and on: drawn last now, they are still under the parks
+    for _ in range(2):
+        p.page.locator(".leaflet-control-layers-overlays label",
+                       has_text="Logistics candidates").locator("input").click()
+    assert p.js("window.siting.map.hasLayer(window.siting.layers.logistics_candidates)")
+
+    lat, lon = _lat_lon(layers["charging_stations"], 5)
+    _click_at(p, lat, lon, 17)
+    got = _popup(p)
+    assert got and got["title"].startswith("Charging stations: Station 5"), got
+    assert got["approve"] and got["reject"]
+
+    for i, name in enumerate(["North park", "East park"]):
+        lat, lon = _lat_lon(layers["logistics_parks"], i)
+        _click_at(p, lat, lon, 16)
+        got = _popup(p)
+        assert got and got["title"] == f"Logistics parks: {name}", got
+        assert got["approve"] and got["reject"]
+
+    lat, lon = _lat_lon(layers["heat_pipes"], 1, along=0.5)
+    _click_at(p, lat, lon, 16)
+    got = _popup(p)
+    assert got and got["title"].startswith("Heat pipes"), got
+    assert got["approve"] and got["reject"]
+    p.page.locator(".leaflet-popup-content button.siting-approve").click()
+    assert p.js("window.siting.decisions()")["heat_pipes:hp-2"]["decision"] == "approved"
+
+    # a candidate away from the parks: a read-only popup that says so
+    lat, lon = _lat_lon(layers["logistics_candidates"], 3)
+    _click_at(p, lat, lon, 16)
+    got = _popup(p)
+    assert got and got["title"].startswith("Logistics candidates"), got
+    assert "candidate site — not in the plan; read only" in got["text"]
+    assert not got["approve"] and not got["reject"]
+    assert p.errors == [] and p.external == []
+
+
+def test_heat_maps_take_no_pointer_events(open_page: Any, plan_html: Path) -> None:
+    p = open_page(plan_html)
+    events = p.js("Array.from(document.querySelectorAll('canvas.leaflet-heatmap-layer'))"
+                  ".map(c => getComputedStyle(c).pointerEvents)")
+    assert events and set(events) == {"none"}
+
+
+# ------------------------------------------------------------------ labels and layout
+
+_RECT = """(sel) => Array.from(document.querySelectorAll(sel)).filter(e => {
+    const r = e.getBoundingClientRect(), s = getComputedStyle(e);
+    return r.width > 0 && r.height > 0 && s.display !== 'none' && s.visibility !== 'hidden';
+}).map(e => { const r = e.getBoundingClientRect();
+              return [r.left, r.top, r.right, r.bottom]; })"""
+
+
+def _rects(p: Page, selector: str) -> list[list[float]]:
+    return p.page.evaluate(_RECT, selector)
+
+
+def _overlap(a: list[float], b: list[float]) -> bool:
+    return a[0] < b[2] - 0.5 and b[0] < a[2] - 0.5 and a[1] < b[3] - 0.5 and b[1] < a[3] - 0.5
+
+
+def test_cluster_labels_kpi_labels_and_scale_bar_read_well(open_page: Any,
+                                                           plan_html: Path) -> None:
+    p = open_page(plan_html)
+    labels = p.js("""Array.from(document.querySelectorAll('.siting-cluster span')).map(s => [
+        s.textContent, s.getBoundingClientRect().width,
+        s.parentElement.getBoundingClientRect().width])""")
+    assert labels
+    for text, inner, outer in labels:
+        assert text != "0" and text.strip(), labels
+        assert inner <= outer + 0.5, (text, inner, outer)         # never cut off
+    kpis = p.js("document.querySelector('.siting-kpis').textContent")
+    for raw in ("Piles total", "Coverage share", "Mip gap", "Solve seconds", "2,0"):
+        assert raw not in kpis, raw
+    assert "Charging piles" in kpis and "Demand within reach" in kpis
+    # the scale bar sits clear of the attribution, visible and uncovered
+    (scale,) = _rects(p, ".leaflet-control-scale")
+    (attribution,) = _rects(p, ".leaflet-control-attribution")
+    assert not _overlap(scale, attribution), (scale, attribution)
+    cx, cy = (scale[0] + scale[2]) / 2, (scale[1] + scale[3]) / 2
+    assert p.js(f"!!document.elementFromPoint({cx}, {cy}).closest('.leaflet-control-scale')")
+
+
+@pytest.fixture(scope="module")
+def review_and_diff(tmp_path_factory: Any) -> dict[str, Path]:
+    from siting.config import ReviewSettings
+    from siting.diff import diff_plans, write_diff
+    from siting.export import write_gpkg
+    from siting.review import review_plan, write_review
+
+    tmp = tmp_path_factory.mktemp("pages")
+    layers = plant_violations(make_plan())
+    cons = {k: layers[k] for k in ("red_line", "water", "farmland")}
+    result = review_plan(layers, cons, rules=ReviewSettings(), crs="EPSG:32650")
+    review = write_review(result, tmp / "review", plan_layers=layers, constraints=cons).html
+    a, b = tmp / "a" / "plan.gpkg", tmp / "b" / "plan.gpkg"
+    write_gpkg(a, make_plan())
+    (a.parent / "kpis.json").write_text(json.dumps(KPIS), encoding="utf-8")
+    write_gpkg(b, make_plan(seed=8))
+    moved = {**KPIS, "chargers": {**KPIS["chargers"], "coverage_share": 0.934 + 4.758e-16,
+                                  "piles_total": 1100}}
+    (b.parent / "kpis.json").write_text(json.dumps(moved), encoding="utf-8")
+    diff = write_diff(diff_plans(a, b), tmp / "diff").html
+    return {"review": review, "diff": diff}
+
+
+PANELS = (".siting-title", ".siting-kpis", ".siting-decisions", ".siting-legend",
+          ".leaflet-control-layers", ".leaflet-control-scale", ".leaflet-control-attribution",
+          ".leaflet-control-zoom", ".siting-table")
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1400, 900)], ids=["1280x720", "1400x900"])
+@pytest.mark.parametrize("which", ["review", "diff"])
+def test_review_and_diff_fit_the_region_and_panels_never_overlap(
+        open_page: Any, review_and_diff: dict[str, Path], which: str,
+        size: tuple[int, int]) -> None:
+    p = open_page(review_and_diff[which], size=size)
+    assert p.errors == [] and p.external == []
+    # the whole region, in the map left above the table
+    inside = p.js("""(() => {
+        const m = window.siting.map, s = m.getSize();
+        const b = JSON.parse(document.getElementById('siting-data').textContent).bounds;
+        return [[b[0][0], b[0][1]], [b[1][0], b[1][1]], [b[0][0], b[1][1]], [b[1][0], b[0][1]]]
+          .map(c => m.latLngToContainerPoint(c))
+          .every(pt => pt.x >= -1 && pt.y >= -1 && pt.x <= s.x + 1 && pt.y <= s.y + 1);
+    })()""")
+    assert inside
+    (table,) = _rects(p, ".siting-table")
+    (map_box,) = _rects(p, "#map")
+    assert map_box[3] <= table[1] + 1                            # the map ends at the table
+    boxes = [(sel, r) for sel in PANELS for r in _rects(p, sel)]
+    assert {sel for sel, _ in boxes} >= {".siting-kpis", ".siting-legend", ".siting-title"}
+    if which == "review":
+        assert ".siting-decisions" in {sel for sel, _ in boxes}
+    for i, (sa, a) in enumerate(boxes):
+        if sa != ".siting-table":
+            assert a[3] <= map_box[3] + 0.5 and a[2] <= map_box[2] + 0.5, (sa, a, map_box)
+        for sb, b in boxes[i + 1:]:
+            assert not _overlap(a, b), (which, size, sa, a, sb, b)
+    assert _not_blank(p.page.screenshot()) > 10
+    if which == "diff":
+        kpis = p.js("document.querySelector('.siting-kpis').textContent")
+        assert "e-1" not in kpis and "Demand within reach" in kpis

@@ -5,9 +5,19 @@
  * The page's Content-Security-Policy allows only this inline script (by hash), so an
  * injected <script> or on* attribute would not run even if escaping failed.
  *
+ * Clicks: every vector layer shares one canvas, whose hit test (SitingCanvas) gives a
+ * click to the decidable layers (stations, parks, pipes) before any other, then to the
+ * layer drawn last; heat maps never take pointer events; candidate layers (spec
+ * readOnly) open read-only popups that say so.
+ *
+ * Layout: with a table under the map, the map is sized before it is fitted to the
+ * region; fitPanels() keeps the panels of each side of the map from overlapping by
+ * shrinking the scrollable ones (KPIs, legend) to the space between them.
+ *
  * Test hooks: window.siting = {map, layers, counts, ready, openItem, setDecision,
- * decisionsGeoJSON, downloadDecisions}; document.body.dataset.sitingReady = "1" once every
- * visible layer is built and clustered; window.siting.paintedMs after the first paint.
+ * decisionsGeoJSON, downloadDecisions, fitPanels, regionInView}; document.body.dataset
+ * .sitingReady = "1" once every visible layer is built and clustered and the panels
+ * are laid out; window.siting.paintedMs after the first paint.
  */
 (function () {
   'use strict';
@@ -29,12 +39,25 @@
       return {'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'}[c];
     });
   }
+  // a number without float noise, as siting.maps.page.format_number: |v| < 1e-9 is 0,
+  // integers and |v| >= 1000 get separators, others `digits` significant digits
+  function num(v, digits) {
+    if (!isFinite(v)) { return '–'; }
+    var a = Math.abs(v);
+    if (a < 1e-9) { return '0'; }
+    if (Number.isInteger(v) || a >= Math.pow(10, digits - 1) || a >= 1000) {
+      return Math.round(v).toLocaleString('en-US');
+    }
+    var decimals = Math.min(9, digits - 1 - Math.floor(Math.log10(a)));
+    var s = v.toLocaleString('en-US', {minimumFractionDigits: decimals,
+                                       maximumFractionDigits: decimals});
+    s = s.indexOf('.') >= 0 ? s.replace(/0+$/, '').replace(/\.$/, '') : s;
+    return s === '-0' ? '0' : s;
+  }
   function fmt(v, unit) {
     if (v === null || v === undefined || v === '') { return '–'; }
     if (typeof v === 'number') {
-      var a = Math.abs(v);
-      var s = Number.isInteger(v) || a >= 100 ? Math.round(v).toLocaleString('en-US')
-        : a >= 1 ? v.toFixed(2).replace(/\.?0+$/, '') : v.toPrecision(3).replace(/\.?0+$/, '');
+      var s = num(v, Math.abs(v) < 1 ? 3 : 4);
       return unit ? s + ' ' + unit : s;
     }
     if (typeof v === 'boolean') { return v ? 'yes' : 'no'; }
@@ -55,9 +78,52 @@
   }
 
   /* ---------------------------------------------------------------- map and bases */
+  // the table takes its share of the page first, so the map is fitted to its own size
+  if (spec.table) { document.body.classList.add('has-table'); }
+  // One canvas for every vector layer; its hit test prefers the highest sitingRank
+  // (decidable layers rank above all others), then the layer drawn last (Leaflet's rule).
+  var SitingCanvas = L.Canvas.extend({
+    _sitingPick: function (point, e) {
+      var best = null, bestRank = -Infinity;
+      for (var o = this._drawFirst; o; o = o.next) {
+        var l = o.layer;
+        if (!l.options.interactive || !l._containsPoint(point)) { continue; }
+        if (e && (e.type === 'click' || e.type === 'preclick') && this._map._draggableMoved(l)) {
+          continue;
+        }
+        var rank = l.options.sitingRank || 0;
+        if (rank >= bestRank) { best = l; bestRank = rank; }
+      }
+      return best;
+    },
+    _onClick: function (e) {
+      var layer = this._sitingPick(this._map.mouseEventToLayerPoint(e), e);
+      this._fireEvent(layer ? [layer] : false, e);
+    },
+    _handleMouseHover: function (e, point) {
+      if (this._mouseHoverThrottled) { return; }
+      var layer = this._sitingPick(point, null);
+      if (layer !== this._hoveredLayer) {
+        this._handleMouseOut(e);
+        if (layer) {
+          L.DomUtil.addClass(this._container, 'leaflet-interactive');
+          this._fireEvent([layer], e, 'mouseover');
+          this._hoveredLayer = layer;
+        }
+      }
+      this._fireEvent(this._hoveredLayer ? [this._hoveredLayer] : false, e);
+      this._mouseHoverThrottled = true;
+      setTimeout(L.bind(function () { this._mouseHoverThrottled = false; }, this), 32);
+    }
+  });
   var map = L.map('map', {preferCanvas: true, zoomSnap: 0.25, minZoom: 3, maxZoom: 19});
-  var canvas = L.canvas({padding: 0.3, tolerance: 4});
-  map.fitBounds(spec.bounds);
+  var canvas = new SitingCanvas({padding: 0.3, tolerance: 4});
+  function regionBounds() { return L.latLngBounds(spec.bounds); }
+  function fitRegion() {
+    map.invalidateSize({pan: false});
+    map.fitBounds(regionBounds(), {padding: [6, 6], animate: false});
+  }
+  fitRegion();
   map.attributionControl.setPrefix('Leaflet');
   spec.attribution.forEach(function (a) { map.attributionControl.addAttribution(escapeHtml(a)); });
 
@@ -221,6 +287,7 @@
     });
     box.appendChild(table);
     if (ls.synthetic) { box.appendChild(el('div', 'siting-synthetic', 'synthetic layer')); }
+    if (ls.readOnly) { box.appendChild(el('div', 'siting-readonly', ls.readOnly)); }
     if (ls.decide) { box.appendChild(decisionControls(ls, i)); }
     return box;
   }
@@ -254,8 +321,13 @@
     show();
     return wrap;
   }
+  function setRank(layer, rank) {
+    if (layer.eachLayer) { layer.eachLayer(function (l) { setRank(l, rank); }); }
+    else { layer.options.sitingRank = rank; }
+  }
   function bindItem(ls, i, layer, style) {
     layer.sitingStyle = style;
+    setRank(layer, ls.rank);
     layer.bindPopup(function () { return popupContent(ls, i); }, {maxWidth: 320});
     if (ls.nameField) {
       var name = ls.data.props[ls.nameField][i];
@@ -288,10 +360,11 @@
   }
   function buildPoints(ls) {
     var d = ls.data, n = d.x.length, markers = [];
+    var sumField = ls.clusterField || (ls.size && ls.size.field);
     for (var i = 0; i < n; i++) {
       var style = pointStyle(ls, i);
       var m = L.circleMarker([d.y[i], d.x[i]], style);
-      if (ls.size) { m.options.weight_value = d.props[ls.size.field][i] || 0; }
+      if (sumField) { m.options.weight_value = d.props[sumField][i] || 0; }
       bindItem(ls, i, m, style);
       markers.push(m);
     }
@@ -310,17 +383,24 @@
         cluster.getAllChildMarkers().forEach(function (m) { total += m.options.weight_value || 0; });
         var n2 = cluster.getChildCount();
         var size = n2 < 10 ? 'small' : n2 < 100 ? 'medium' : 'large';
-        var label = ls.size ? Math.round(total).toLocaleString('en-US') : String(n2);
-        return L.divIcon({html: '<div><span>' + escapeHtml(label) + '</span></div>',
+        // the total of the summed column ("4,000" piles); a cluster whose total is 0
+        // (e.g. only later-stage sites) shows its number of sites instead, never "0"
+        var label = sumField && Math.round(total) > 0 ? Math.round(total).toLocaleString('en-US')
+          : n2.toLocaleString('en-US') + (sumField ? ' sites' : '');
+        // wide enough for the whole label: about 7 px a character at 11 px bold
+        var inner = Math.max(34, Math.ceil(label.length * 7 + 10)), outer = inner + 10;
+        return L.divIcon({html: '<div style="width:' + inner + 'px;border-radius:' +
+                                (inner / 2) + 'px"><span>' + escapeHtml(label) + '</span></div>',
                           className: 'marker-cluster marker-cluster-' + size + ' siting-cluster',
-                          iconSize: L.point(44, 44)});
+                          iconSize: L.point(outer, 44)});
       }
     });
     group.on('clustermouseover', function (e) {
       var total = 0;
       e.layer.getAllChildMarkers().forEach(function (m) { total += m.options.weight_value || 0; });
       e.layer.bindTooltip(escapeHtml(ls.title) + ': ' + e.layer.getChildCount() + ' sites' +
-        (ls.size ? ', ' + Math.round(total).toLocaleString('en-US') + ' ' + escapeHtml(ls.size.label) : ''))
+        (sumField && ls.size ? ', ' + Math.round(total).toLocaleString('en-US') + ' ' +
+         escapeHtml(ls.size.label) : ''))
         .openTooltip();
     });
     group.addLayers(markers);
@@ -353,9 +433,12 @@
     counts[ls.id] = pts.length;
     // wrapped in a group: the layer control would read the heat layer's maxZoom (the zoom
     // of full intensity) as a visibility limit and grey the layer out when zoomed in
-    return L.layerGroup([L.heatLayer(pts, {radius: ls.radius || 9, blur: 12, minOpacity: 0.05,
+    var heat = L.heatLayer(pts, {radius: ls.radius || 9, blur: 12, minOpacity: 0.05,
       max: 1, maxZoom: 12,
-      gradient: {0.15: '#fff7bc', 0.35: '#fec44f', 0.6: '#fe9929', 0.8: '#ec7014', 1.0: '#993404'}})]);
+      gradient: {0.15: '#fff7bc', 0.35: '#fec44f', 0.6: '#fe9929', 0.8: '#ec7014', 1.0: '#993404'}});
+    // a heat map is a picture: its canvas (above the vector canvas) never takes a click
+    heat.on('add', function () { if (heat._canvas) { heat._canvas.style.pointerEvents = 'none'; } });
+    return L.layerGroup([heat]);
   }
   function buildCircles(ls) {
     var src = spec.layers.filter(function (s) { return s.id === ls.of; })[0];
@@ -373,6 +456,8 @@
 
   var overlays = {};
   var buildMs = {base: performance.now() - parsedMs};
+  // click priority: decidable layers above every other, then the drawing order
+  spec.layers.forEach(function (ls, k) { ls.rank = k + 1 + (ls.decide ? 10000 : 0); });
   spec.layers.forEach(function (ls) {
     var t0 = performance.now();
     var layer = builders[ls.kind](ls);
@@ -384,8 +469,22 @@
     buildMs[ls.id] = performance.now() - t0;
   });
 
+  // decidable layers are drawn on top, also after another overlay is switched on
+  function raiseDecidable() {
+    spec.layers.forEach(function (ls) {
+      if (!ls.decide || !map.hasLayer(groups[ls.id])) { return; }
+      Object.keys(index).forEach(function (k) {
+        var item = index[k];
+        if (item.spec === ls && item.layer.bringToFront) { item.layer.bringToFront(); }
+      });
+    });
+  }
+  raiseDecidable();
+  map.on('overlayadd', raiseDecidable);
+
   /* ---------------------------------------------------------------- controls */
-  L.control.layers(bases, overlays, {collapsed: spec.layers.length > 14, position: 'topright'}).addTo(map);
+  var layersControl = L.control.layers(bases, overlays,
+    {collapsed: spec.layers.length > 14, position: 'topright'}).addTo(map);
   L.control.scale({imperial: false, maxWidth: 160}).addTo(map);
   new L.Control.FullScreen({position: 'topleft', title: 'Full screen'}).addTo(map);
   L.control.polylineMeasure({position: 'topleft', unit: 'kilometres', showBearings: false,
@@ -413,7 +512,7 @@
       var head = el('button', 'siting-toggle', 'Key figures');
       head.type = 'button';
       var body = el('div', 'siting-kpi-body');
-      head.addEventListener('click', function () { body.hidden = !body.hidden; });
+      head.addEventListener('click', function () { body.hidden = !body.hidden; fitPanels(); });
       spec.kpis.forEach(function (g) {
         body.appendChild(el('div', 'siting-kpi-group', g.group));
         var t = el('table');
@@ -463,7 +562,7 @@
         r.classList.toggle('is-hidden', !map.hasLayer(groups[r.dataset.layer]));
       });
     }
-    map.on('overlayadd overlayremove', sync);
+    map.on('overlayadd overlayremove', function () { sync(); fitPanels(); });
     sync();
   });
 
@@ -562,16 +661,63 @@
       wrap.hidden = !wrap.hidden; toggle.textContent = wrap.hidden ? 'show' : 'hide';
     });
     document.body.appendChild(box);
-    document.body.classList.add('has-table');
-    map.invalidateSize();
   }
+
+  /* ---------------------------------------------------------------- layout */
+  function boxOf(e) { return e ? e.getBoundingClientRect() : null; }
+  // the lowest bottom edge of a top corner's controls, and the highest top edge of a
+  // bottom corner's, in page coordinates
+  function cornerTop(corner) {
+    var top = Infinity;
+    Array.prototype.forEach.call(corner.children, function (c) {
+      if (c.offsetParent !== null) { top = Math.min(top, boxOf(c).top - parseFloat(getComputedStyle(c).marginTop || 0)); }
+    });
+    return top;
+  }
+  function fitPanels() {
+    var c = map.getContainer(), size = boxOf(c), gap = 8;
+    [['left', '.siting-kpis'], ['right', '.siting-legend']].forEach(function (side) {
+      var topCorner = c.querySelector('.leaflet-top.leaflet-' + side[0]);
+      var bottomCorner = c.querySelector('.leaflet-bottom.leaflet-' + side[0]);
+      var panelEl = c.querySelector(side[1]);
+      if (!panelEl) { return; }
+      panelEl.style.maxHeight = '';
+      panelEl.style.display = '';
+      var top = side[0] === 'left' ? boxOf(panelEl).top : boxOf(topCorner).bottom + gap;
+      var bottom = side[0] === 'left' ? Math.min(cornerTop(bottomCorner), size.bottom) - gap
+        : boxOf(panelEl).bottom;
+      if (side[0] === 'right') {
+        // the legend sits in the bottom corner: it may grow up to the top corner's controls
+        var layersBox = boxOf(layersControl.getContainer());
+        if (bottom - (layersBox.bottom + gap) < 60 && layersControl.collapse) {
+          layersControl.collapse();
+          layersBox = boxOf(layersControl.getContainer());
+        }
+        top = layersBox.bottom + gap;
+      }
+      var room = Math.floor(bottom - top);
+      if (room < 24) { panelEl.style.display = 'none'; return; }
+      panelEl.style.maxHeight = room + 'px';
+    });
+  }
+  function regionInView() {
+    var b = regionBounds(), s = map.getSize();
+    var nw = map.latLngToContainerPoint(b.getNorthWest()), se = map.latLngToContainerPoint(b.getSouthEast());
+    return nw.x >= -1 && nw.y >= -1 && se.x <= s.x + 1 && se.y <= s.y + 1;
+  }
+  map.on('resize', fitPanels);
+  fitPanels();
 
   window.siting = {map: map, layers: groups, counts: counts, ready: false, planId: spec.planId,
                    startMs: startMs, parsedMs: parsedMs, buildMs: buildMs,
                    openItem: openItem, setDecision: setDecision, decisionsGeoJSON: decisionsGeoJSON,
+                   fitPanels: fitPanels, fitRegion: fitRegion, regionInView: regionInView,
                    downloadDecisions: downloadDecisions, loadDecisions: loadDecisions,
                    decisions: function () { return JSON.parse(JSON.stringify(decisions)); }};
   clustering.done(function () {
+    // the layout has settled: fit again if the map's size changed since the first fit
+    if (!regionInView()) { fitRegion(); }
+    fitPanels();
     window.siting.ready = true;
     window.siting.readyMs = performance.now();
     document.body.dataset.sitingReady = '1';

@@ -14,6 +14,10 @@ Every page is one HTML file that needs no network:
 - a Content-Security-Policy allows only the page's own script (by SHA-256) and, for
   images, ``data:`` URIs and the two tile hosts, so nothing else can load or run.
 
+The KPI panel labels each KPI for people, with its unit (:data:`KPI_LABELS`,
+:func:`kpi_label`; unknown keys are humanised), shows years as years and never float
+noise (:func:`format_number`); the targets table comes first.
+
 Names from OSM or user files never become markup: the JSON is escaped for embedding
 in ``<script>`` and the page writes every value with ``textContent``.
 
@@ -47,9 +51,10 @@ from siting.planners import format_target
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ASSUMED_SECTIONS", "MAP_CRS", "Kind", "MapLayer", "display_column", "format_value",
-           "heat_points", "is_assumed_section", "label_unit", "map_bounds", "map_url",
-           "to_map_crs", "write_map"]
+__all__ = ["ASSUMED_SECTIONS", "CANDIDATE_NOTE", "KPI_GROUPS", "KPI_LABELS", "MAP_CRS", "Kind",
+           "MapLayer", "display_column", "format_kpi", "format_number", "format_value",
+           "heat_points", "is_assumed_section", "is_year", "kpi_label", "label_unit",
+           "map_bounds", "map_url", "to_map_crs", "write_map"]
 
 MAP_CRS = "EPSG:4326"
 DECIMALS = 5                     # ~1.1 m at Zibo's latitude
@@ -59,6 +64,10 @@ RAMP_FLOW = ((255, 237, 160), (254, 178, 76), (240, 59, 32), (128, 0, 38))
 PERCENT = {"utilisation", "utilization", "coverage_share", "loss_share", "share"}
 HIDDEN_COLUMNS = {"geometry", "synthetic", "lon", "lat", "x", "y", "u", "v", "key"}
 MAX_POPUP_FIELDS = 14
+#: what the popup of a candidate layer (``MapLayer.candidate``) says
+CANDIDATE_NOTE = "candidate site — not in the plan; read only"
+#: values closer to zero than this are shown as 0 (solver and float noise)
+ZERO = 1e-9
 
 
 Kind = Literal["points", "lines", "polygons", "heat", "circles"]
@@ -78,7 +87,10 @@ class MapLayer:
         fields: popup rows as ``(column, label, unit)``; missing columns are skipped.
         name_field, id_field: columns naming and identifying each feature.
         decide: add approve/reject controls (needs ``id_field``).
-        cluster: cluster points (the cluster label sums ``size``'s column).
+        candidate: a layer of candidate sites, not items of the plan: its popups are
+            read only and say so (:data:`CANDIDATE_NOTE`); never decidable.
+        cluster: cluster points (the cluster label sums ``style["cluster_field"]``, by
+            default ``size``'s column; a cluster whose sum is 0 shows its number of sites).
         size, width: ``{"field", "lo", "hi", "label"}``: radius / line width scaled
             over the column's range (square-root scaled for sizes).
         color_by: ``{"field", "label"}`` for a colour ramp, or ``{"field",
@@ -101,6 +113,7 @@ class MapLayer:
     show: bool = True
     synthetic: bool = False
     decide: bool = False
+    candidate: bool = False
     cluster: bool = False
     size: Mapping[str, Any] | None = None
     width: Mapping[str, Any] | None = None
@@ -170,7 +183,9 @@ def _layer_spec(layer: MapLayer, *, decisions: bool) -> dict[str, Any]:
         "radius": st.get("radius", 5), "weight": st.get("weight", 2),
         "fillOpacity": st.get("fill_opacity", 0.2), "dash": st.get("dash"),
         "interactive": st.get("interactive", True), "cluster": layer.cluster,
-        "decide": bool(layer.decide and decisions),
+        "decide": bool(layer.decide and decisions and not layer.candidate),
+        "readOnly": CANDIDATE_NOTE if layer.candidate else None,
+        "clusterField": st.get("cluster_field"),
         "legend": {"shape": st.get("shape", "point"), "color": st.get("color"),
                    "fill": st.get("color") if st.get("shape") == "point" else None,
                    "note": st.get("note")},
@@ -189,7 +204,7 @@ def _layer_spec(layer: MapLayer, *, decisions: bool) -> dict[str, Any]:
     columns = [f[0] for f in layer.fields]
     for extra in (layer.name_field, layer.id_field,
                   (layer.size or {}).get("field"), (layer.width or {}).get("field"),
-                  (layer.color_by or {}).get("field")):
+                  (layer.color_by or {}).get("field"), st.get("cluster_field")):
         if extra and extra not in columns:
             columns.append(extra)
     frame = frame.copy()
@@ -219,10 +234,18 @@ def _layer_spec(layer: MapLayer, *, decisions: bool) -> dict[str, Any]:
     return spec
 
 
+def is_year(name: str) -> bool:
+    """Whether column or KPI ``name`` holds years (``year``, ``stage``, ``target_year``):
+    shown as ``2025``, never ``2,025``."""
+    return name in {"year", "stage"} or name.endswith("_year") or name.startswith("year_")
+
+
 def _column(series: pd.Series, *, percent: bool) -> list[Any]:
-    """A JSON-ready column: NaN -> null, numpy -> Python, floats rounded."""
+    """A JSON-ready column: NaN -> null, numpy -> Python, floats rounded, years as text."""
     if pd.api.types.is_bool_dtype(series):
         return [bool(v) for v in series]
+    if is_year(str(series.name)) and pd.api.types.is_numeric_dtype(series):
+        return [None if not math.isfinite(v) else f"{v:.0f}" for v in series.astype(float)]
     if pd.api.types.is_numeric_dtype(series):
         values = series.astype(float).to_numpy()
         if percent and np.nanmax(np.abs(values), initial=0) <= 1.0:
@@ -242,6 +265,29 @@ def display_column(series: pd.Series, unit: str = "") -> list[str]:
     return [format_value(v, unit) for v in _column(series, percent=series.name in PERCENT)]
 
 
+def format_number(value: float, *, digits: int = 4) -> str:
+    """A number as text without float noise: ``4.758e-16`` -> ``"0"``, ``763.483`` ->
+    ``"763.5"``, ``40000.0`` -> ``"40,000"``, ``0.0123456`` -> ``"0.01235"``.
+
+    Values within :data:`ZERO` of 0 are 0; integers and values of 1,000 or more are
+    rounded to whole numbers with thousands separators; others keep ``digits``
+    significant digits (never an exponent). ``siting/assets/map.js`` (``num``) does
+    the same.
+    """
+    v = float(value)
+    if not math.isfinite(v):
+        return "–"
+    a = abs(v)
+    if a < ZERO:
+        return "0"
+    if v.is_integer() or a >= 10 ** (digits - 1) or a >= 1000:
+        return f"{round(v):,}"
+    decimals = min(9, digits - 1 - math.floor(math.log10(a)))
+    text = f"{v:,.{decimals}f}"
+    text = text.rstrip("0").rstrip(".") if "." in text else text
+    return "0" if text in ("-0", "") else text
+
+
 def format_value(value: Any, unit: str = "") -> str:
     """One popup value as text, as ``siting/assets/map.js`` writes it (``fmt``)."""
     if value is None or value == "":
@@ -252,13 +298,7 @@ def format_value(value: Any, unit: str = "") -> str:
         v = float(value)
         if not math.isfinite(v):
             return "–"
-        a = abs(v)
-        if v.is_integer() or a >= 100:
-            text = f"{round(v):,}"
-        elif a >= 1:
-            text = f"{v:.2f}".rstrip("0").rstrip(".")
-        else:
-            text = f"{v:.3g}"
+        text = format_number(v, digits=3 if abs(v) < 1 else 4)
         return f"{text} {unit}" if unit else text
     return f"{value} {unit}" if unit else str(value)
 
@@ -359,6 +399,207 @@ def label_unit(col: str) -> tuple[str, str]:
     return col.replace("_", " ").capitalize(), ""
 
 
+#: KPI group titles (``kpis.json``'s top-level keys); others are humanised
+KPI_GROUPS = {"chargers": "Charging piles", "logistics": "Logistics parks",
+              "heat": "Heat networks", "review": "Review", "rules": "Review rules",
+              "fleet": "Bus and taxi fleets"}
+
+_CNY_YR = "CNY/yr"
+#: What the KPI panel calls each KPI, and its unit. Keys are KPI names, or
+#: ``section.name`` where a name means something else in a section. The unit also
+#: says how a value is shown: ``%`` (a share, shown x 100), ``km`` (``*_m`` values
+#: are converted), ``year`` (no thousands separator), ``yes/no`` (true or false).
+#: KPIs not listed fall back to :func:`label_unit` (a humanised name and the unit of
+#: its suffix).
+KPI_LABELS: dict[str, tuple[str, str]] = {
+    # chargers
+    "piles_total": ("Charging piles", "piles"), "piles_slow": ("Slow piles", "piles"),
+    "piles_fast": ("Fast piles", "piles"), "fast_share": ("Share of fast piles", "%"),
+    "stations": ("Charging stations", ""), "kw_total_mw": ("Charging power", "MW"),
+    "sessions_day": ("Charging sessions a day", ""),
+    "sessions_served_day": ("Sessions served a day", ""),
+    "nev_served": ("NEVs served", "NEVs"), "nev": ("NEVs", "NEVs"),
+    "coverage_share": ("Demand within reach", "%"), "unmet_share": ("Demand unmet", "%"),
+    "unreachable_share": ("Demand out of reach", "%"),
+    "mean_distance_m": ("Mean distance to a station", "km"),
+    "utilisation": ("Mean utilisation", "%"),
+    "peak_utilisation": ("Utilisation, busiest hour", "%"),
+    "peak_wait_min": ("Expected wait, busiest hour", "minutes"),
+    "peak_p_wait_over_max": ("Chance of a wait over the limit, busiest hour", "%"),
+    "stations_erlang_binding": ("Stations at the waiting-time limit", ""),
+    "median_station_sessions_day": ("Sessions a day per station (median)", ""),
+    "ratio_shortfall_piles": ("Piles short of the pile-to-NEV ratio", "piles"),
+    "existing_piles": ("Existing piles", "piles"), "stations_existing": ("Existing stations", ""),
+    "stations_new": ("New stations", ""),
+    "piles_per_nev": ("Piles per NEV", ""), "stations_fleet": ("Bus depots and taxi hubs", ""),
+    "piles_public": ("Public piles", "piles"), "piles_fleet": ("Fleet piles", "piles"),
+    "objective_cny_per_year": ("Annual cost (objective)", _CNY_YR),
+    "bound_cny_per_year": ("Lower bound of the annual cost", _CNY_YR),
+    "status": ("Solver status", ""), "mip_gap": ("Optimality gap", "%"),
+    "solve_seconds": ("Solve time", "s"), "solver": ("Solver", ""),
+    "checked": ("Solution checked", "yes/no"),
+    "substations": ("Substations", ""), "substations_used": ("Substations used", ""),
+    "substations_binding": ("Substations at full headroom", ""),
+    "max_substation_use_share": ("Highest use of a substation's headroom", "%"),
+    "definition": ("Definition", ""), "note": ("Note", ""), "source": ("Source", ""),
+    "new_residential_sites": ("New residential communities", ""),
+    "reserved_before_plan": ("Reserved before the plan", ""),
+    "with_piles": ("Communities given piles", ""),
+    "with_piles_share": ("Share given piles", "%"),
+    "with_piles_final_share": ("Share with piles, final stage", "%"),
+    "reserved": ("Communities with reserved installation conditions", ""),
+    "reserved_share": ("Share with reserved installation conditions", "%"),
+    "buses": ("Urban buses", ""), "buses_electric": ("Electric buses", ""),
+    "bus_depot_capacity": ("Bus depot capacity (buses)", ""),
+    "buses_charged": ("Buses charged", ""), "bus_charged_share": ("Share of buses charged", "%"),
+    "bus_piles": ("Bus depot piles", "piles"), "bus_kw_mw": ("Bus depot power", "MW"),
+    "taxis": ("Cruise taxis", ""), "taxis_electric": ("Electric taxis", ""),
+    "taxi_hub_capacity": ("Taxi hub capacity (taxis)", ""),
+    "taxis_charged": ("Taxis charged", ""), "taxi_charged_share": ("Share of taxis charged", "%"),
+    "taxi_piles": ("Taxi hub piles", "piles"), "taxi_kw_mw": ("Taxi hub power", "MW"),
+    "taxi_sessions_day": ("Taxi charging sessions a day", ""),
+    "taxi_peak_wait_probability_max": ("Highest chance of waiting at a taxi hub, busiest hour",
+                                       "%"),
+    "fleet.piles": ("Fleet piles", "piles"), "fleet.kw_total_mw": ("Fleet charging power", "MW"),
+    "demand_cells": ("Demand cells", ""), "demand_points": ("Demand points", ""),
+    "candidates": ("Candidate sites", ""), "pairs": ("Candidate-demand pairs", ""),
+    "service_radius_m": ("Service radius", "km"), "stages": ("Build stages", ""),
+    # logistics
+    "parks": ("Logistics parks", ""), "freight_mt": ("Multimodal freight", "Mt/yr"),
+    "target_mt": ("Freight target", "Mt/yr"), "target_year": ("Target year", "year"),
+    "rail_access_max_m": ("Longest rail access", "km"),
+    "road_access_max_m": ("Longest road access", "km"),
+    "co2_saved_t": ("CO₂ saved (net)", "t/yr"), "co2_saved_gross_t": ("CO₂ saved (gross)", "t/yr"),
+    "co2_rail_t": ("CO₂ of the rail haul", "t/yr"), "co2_drayage_t": ("CO₂ of drayage", "t/yr"),
+    "co2_delivery_t": ("CO₂ of delivery", "t/yr"), "co2_handling_t": ("CO₂ of handling", "t/yr"),
+    "capacity_mt": ("Park capacity", "Mt/yr"), "logistics.utilisation": ("Park utilisation", "%"),
+    "drayage_mean_km": ("Mean drayage distance", "km"), "drayage_tkm": ("Drayage", "t·km/yr"),
+    "sources": ("Freight sources", ""), "sources_served": ("Freight sources served", ""),
+    "source_freight_mt": ("Freight at the sources", "Mt/yr"),
+    "rail_suitable_mt": ("Freight suited to rail", "Mt/yr"),
+    "existing_parks": ("Existing parks", ""), "park_cost_cny_yr": ("Park cost", _CNY_YR),
+    "drayage_cost_cny_yr": ("Drayage cost", _CNY_YR),
+    "rail_shift_value_cny_yr": ("Value of the shift to rail", _CNY_YR),
+    "net_cost_cny_yr": ("Net cost", _CNY_YR),
+    "objective_cny_yr": ("Annual cost (objective)", _CNY_YR),
+    "road_access_class": ("Road access by", ""),
+    # heat
+    "pipes_km": ("Heat pipes", "km"), "heat_delivered_mw": ("Heat delivered", "MW"),
+    "sources_used": ("Heat sources used", ""), "loss_share": ("Share of heat lost in pipes", "%"),
+    "co2_avoided_t": ("CO₂ avoided", "t/yr"),
+    "interconnection_km": ("Pipes between zone networks", "km"),
+    "source_link_km": ("Pipes from sources", "km"), "required_links": ("Required links", ""),
+    "required_links_built": ("Required links built", ""),
+    "waste_heat_mw": ("Waste heat used", "MW"), "chp_extraction_mw": ("CHP extraction", "MW"),
+    "heat_delivered_gj": ("Heat delivered a season", "GJ"),
+    "heat_supplied_mw": ("Heat supplied", "MW"), "loss_mw": ("Heat lost in pipes", "MW"),
+    "loss_gj": ("Heat lost a season", "GJ"), "season_hours": ("Heating season", "h"),
+    "co2_displaced_t": ("CO₂ displaced", "t/yr"), "co2_chp_fuel_t": ("CO₂ of CHP fuel", "t/yr"),
+    "co2_grid_t": ("CO₂ of grid electricity", "t/yr"),
+    "heat_pump_mw_e": ("Heat pump electricity", "MWe"),
+    "sources_available": ("Heat sources available", ""),
+    "heat.sources": ("Heat sources", ""), "sinks": ("Heat networks (sinks)", ""),
+    "sinks_served": ("Heat networks served", ""), "demand_mw": ("Heat demand", "MW"),
+    "unmet_mw": ("Heat demand unmet", "MW"), "capex_cny": ("Capital cost", "CNY"),
+    "annual_capex_cny": ("Annualised capital cost", _CNY_YR),
+    "loss_cost_cny": ("Cost of heat lost", _CNY_YR),
+    "heat_pump_electricity_cny": ("Heat pump electricity cost", _CNY_YR),
+    "chp_fuel_cny": ("CHP fuel", _CNY_YR), "pumping_cny": ("Pumping", _CNY_YR),
+    "displaced_heat_value_cny": ("Value of heat displaced", _CNY_YR),
+    "unmet_penalty_avoided_cny": ("Unmet-demand penalty avoided", _CNY_YR),
+    "net_annual_cost_cny": ("Net annual cost", _CNY_YR),
+    "candidate_road_edges": ("Candidate road edges", ""),
+    "corridor_edges": ("Corridor edges", ""), "candidate_links": ("Candidate links", ""),
+    "trunk_candidates": ("Candidate trunk pipes", ""),
+    "diameter_options": ("Pipe diameter options", ""),
+    # review
+    "result": ("Result", ""), "violations": ("Violations", ""),
+    "conditions": ("Conditions", ""), "items_with_violations": ("Items with violations", ""),
+    "extra_cost_cny": ("Extra cost", "CNY"),
+}
+#: sections whose numbers are all annual costs (``objective_terms``)
+_COST_SECTIONS = {"objective_terms": _CNY_YR}
+_WORDS = {"nev": "NEV", "nevs": "NEVs", "co2": "CO₂", "chp": "CHP", "dn": "DN", "mip": "MIP",
+          "id": "id", "kv": "kV", "kw": "kW", "mw": "MW", "cny": "CNY", "poi": "POI",
+          "pois": "POIs"}
+_SUFFIX_UNITS = (("_cny_per_year", _CNY_YR), ("_cny_yr", _CNY_YR), ("_cny_year", _CNY_YR),
+                 ("_share", "%"), ("_gap", "%"), ("_minutes", "minutes"), ("_min", "minutes"),
+                 ("_seconds", "s"), ("_mt", "Mt/yr"), ("_tkm", "t·km/yr"), ("_t_yr", "t/yr"),
+                 ("_t", "t/yr"))
+
+
+def _humanise(name: str) -> str:
+    words = [w for w in name.replace("-", "_").split("_") if w]
+    out = [_WORDS.get(w.lower(), w) for w in words]
+    text = " ".join(out)
+    return text[:1].upper() + text[1:] if text else name
+
+
+def kpi_label(key: str, *, section: str = "") -> tuple[str, str]:
+    """A KPI's label and unit for people: ``kw_total_mw`` -> ``("Charging power",
+    "MW")``; ``section`` (``"fleet"``) picks a label meant for that section. Unknown
+    keys fall back to a humanised name and the unit of their suffix."""
+    if f"{section}.{key}" in KPI_LABELS:
+        return KPI_LABELS[f"{section}.{key}"]
+    if section in _COST_SECTIONS:
+        return _humanise(key), _COST_SECTIONS[section]
+    if key in KPI_LABELS:
+        return KPI_LABELS[key]
+    if is_year(key):
+        return _humanise(key), "year"
+    for suffix, unit in _SUFFIX_UNITS:
+        if key.endswith(suffix) and len(key) > len(suffix):
+            return _humanise(key[: -len(suffix)]), unit
+    if key in PERCENT:
+        return _humanise(key), "%"
+    label, unit = label_unit(key)
+    if unit:
+        label = _humanise(key[: len(key) - len(unit) - 1] if key.lower().endswith(
+            "_" + unit.lower()) else label)
+    if unit == "m":
+        unit = "km"
+    return (label if unit else _humanise(key)), unit
+
+
+def format_kpi(key: str, value: Any, *, section: str = "", signed: bool = False) -> str:
+    """A KPI value as text, in the unit of :func:`kpi_label`: shares in %, ``*_m`` in km
+    (m below 1 km), years without separators, booleans as yes/no, never float noise
+    (:func:`format_number`). ``signed`` adds ``+`` to positive numbers (for changes)."""
+    if value is None:
+        return "–"
+    unit = kpi_label(key, section=section)[1]
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if not isinstance(value, int | float | np.number):
+        return str(value)
+    v = float(value)
+    if not math.isfinite(v):
+        return "–"
+    sign = "+" if signed and v > ZERO else ""
+    if unit == "year":
+        return f"{sign}{v:.0f}"
+    if unit == "yes/no":
+        return "yes" if v else "no"
+    if unit == "%":
+        pct = v * 100 if (abs(v) <= 1.5 or signed) else v
+        if abs(pct) < ZERO:
+            return "0 %"
+        text = f"{pct:.1f}" if abs(pct) >= 0.1 else format_number(pct, digits=2)
+        return f"{sign}{text} %"
+    if unit == "km" and key.endswith("_m"):
+        if abs(v) < 1000:
+            return f"{sign}{format_number(v, digits=3)} m"
+        v = v / 1000
+    if unit == "s":
+        return f"{sign}{format_number(v, digits=3)} s"
+    text = format_number(v, digits=4)
+    return f"{sign}{text} {unit}".rstrip() if unit else f"{sign}{text}"
+
+
+def _group_title(group: str) -> str:
+    return KPI_GROUPS.get(group, _humanise(group))
+
+
 def _kpi_rows(kpis: Mapping[str, Any]) -> list[dict[str, Any]]:
     groups: list[dict[str, Any]] = []
     for group, values in kpis.items():
@@ -366,19 +607,28 @@ def _kpi_rows(kpis: Mapping[str, Any]) -> list[dict[str, Any]]:
             groups.insert(0, {"group": "Targets of the plan",
                               "rows": [_target_row(t) for t in values if isinstance(t, Mapping)]})
         elif isinstance(values, Mapping):
-            groups.append({"group": str(group), "rows": _scalar_rows(values)})
+            groups.append({"group": _group_title(str(group)),
+                           "rows": _scalar_rows(values, section=str(group))})
             # one level of sections (``stage_2030``, ``residential``...) as groups of
             # their own, labelled "(assumed)" where they are assumptions, not plan figures
             for key, section in values.items():
-                rows = _scalar_rows(section) if isinstance(section, Mapping) else []
+                rows = (_scalar_rows(section, section=str(key)) if isinstance(section, Mapping)
+                        else [])
                 if rows:
-                    title = f"{group} · {label_unit(str(key))[0].lower()}"
+                    title = f"{_group_title(str(group))} · {_section_title(str(key))}"
                     if is_assumed_section(str(key), section):
                         title += " (assumed)"
                     groups.append({"group": title, "rows": rows})
         else:
-            groups.append({"group": "", "rows": [[str(group), _format_kpi(str(group), values)]]})
+            groups.append({"group": "", "rows": [[kpi_label(str(group))[0],
+                                                  format_kpi(str(group), values)]]})
     return groups
+
+
+def _section_title(key: str) -> str:
+    """``stage_2030`` -> "stage 2030"; ``objective_terms`` -> "objective terms"."""
+    return " ".join(w.lower() if w.lower() not in _WORDS else _WORDS[w.lower()]
+                    for w in key.split("_") if w)
 
 
 #: KPI sections that are the demo's assumptions whatever they say (see
@@ -392,39 +642,23 @@ def is_assumed_section(key: str, section: Mapping[str, Any]) -> bool:
     return section.get("source") == "assumption" or key in ASSUMED_SECTIONS
 
 
-def _scalar_rows(values: Mapping[str, Any]) -> list[list[str]]:
-    return [[_kpi_label(k, v), _format_kpi(k, v)] for k, v in values.items()
-            if not isinstance(v, Mapping | list)]
+def _scalar_rows(values: Mapping[str, Any], *, section: str = "") -> list[list[str]]:
+    return [[_kpi_label(str(k), v, section=section), format_kpi(str(k), v, section=section)]
+            for k, v in values.items() if not isinstance(v, Mapping | list)]
 
 
 def _target_row(target: Mapping[str, Any]) -> list[str]:
     return [str(target.get("text", target.get("id", ""))), format_target(target)]
 
 
-def _kpi_label(key: str, value: Any) -> str:
-    """``pipes_km`` -> "Pipes"; with "(km)" when the value is preformatted text."""
-    label, unit = label_unit(key)
-    return f"{label} ({unit})" if unit and isinstance(value, str) else label
-
-
-def _format_kpi(key: str, value: Any) -> str:
-    """A KPI value as text: shares as %, metres as m/km, seconds as s, big numbers with commas."""
-    if value is None:
-        return "–"
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-        return str(value)
-    v = float(value)
-    if not math.isfinite(v):
-        return str(value)
-    if key.endswith(("_share", "_gap")) or key in PERCENT:
-        return f"{v * 100:.1f} %" if abs(v) <= 1.5 else f"{v:.1f} %"
-    if key.endswith("_m"):
-        return f"{v / 1000:,.2f} km" if abs(v) >= 10_000 else f"{v:,.0f} m"
-    if key.endswith(("_seconds", "_s")):
-        return f"{v:,.1f} s"
-    unit = label_unit(key)[1]
-    text = f"{v:,.0f}" if v.is_integer() or abs(v) >= 1000 else f"{v:,.3g}"
-    return f"{text} {unit}".strip()
+def _kpi_label(key: str, value: Any, *, section: str = "") -> str:
+    """The row label: ``pipes_km`` -> "Heat pipes"; with "(km)" when the value is text
+    that does not already say its unit."""
+    label, unit = kpi_label(key, section=section)
+    shown = unit and unit not in ("year", "yes/no")
+    if shown and isinstance(value, str) and unit not in value:
+        return f"{label} ({unit})"
+    return label
 
 
 def _table_spec(table: Mapping[str, Any]) -> dict[str, Any]:

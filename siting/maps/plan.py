@@ -23,6 +23,10 @@ z     overlays
 ====  =====================================================================
 
 Ties keep the order of ``layers``.
+
+On the page, clicks go to the decidable layers first (stations, parks, pipes; see
+``siting/assets/map.js``), whatever lies above them; heat maps never take clicks;
+candidate layers (:func:`is_candidate_layer`) open read-only popups that say so.
 """
 
 from __future__ import annotations
@@ -49,8 +53,8 @@ if TYPE_CHECKING:
     from siting.planners import LayerSpec
     from siting.region import Region
 
-__all__ = ["CONTEXT_Z", "DECIDABLE_LAYERS", "basemap_roads", "plan_layers", "plan_map",
-           "region_map"]
+__all__ = ["CANDIDATE_LAYERS", "CONTEXT_Z", "DECIDABLE_LAYERS", "basemap_roads",
+           "is_candidate_layer", "plan_layers", "plan_map", "region_map"]
 
 DECIDABLE_LAYERS = tuple(decidable_layers())
 #: layers that are never overlays: the boundary frames the map, roads are its base
@@ -71,7 +75,16 @@ CONTEXT_Z = {"districts": 0, "red_line": 1, "farmland": 2, "water": 3, "industri
              "land_use": 5, "demand_cells": 10, "coverage": 25, "rail_stations": 75,
              "substations": 76, "pois": 77}
 
+#: layers of candidate sites besides any ``*_candidates`` layer
+CANDIDATE_LAYERS = frozenset({"pois", "candidates"})
+
 Recipe = Callable[[str, gpd.GeoDataFrame, DrawContext], list[MapLayer]]
+
+
+def is_candidate_layer(key: str) -> bool:
+    """Whether overlay ``key`` shows candidate sites (``logistics_candidates``,
+    ``pois``): places a planner could choose, not items of the plan."""
+    return key in CANDIDATE_LAYERS or key.endswith("_candidates")
 
 
 # ------------------------------------------------------------------ context recipes
@@ -157,6 +170,9 @@ def plan_layers(layers: Mapping[str, gpd.GeoDataFrame], *,
                    if m.key == key else m for m in out]
         else:
             z, out = FALLBACK_Z, [generic_layer(key, frame, context)]
+        # candidate sites are context, never items of the plan: read-only popups
+        out = [replace(m, candidate=True, decide=False) if is_candidate_layer(m.key) else m
+               for m in out]
         drawn.extend((z if m.z is None else m.z, pos, len(drawn) + i, m)
                      for i, m in enumerate(out))
     drawn.sort(key=lambda t: t[:3])

@@ -51,7 +51,8 @@ def test_kpi_panel_shows_sections_and_marks_assumed_ones(tmp_path):
     groups = _data(plan_map(make_plan(), tmp_path / "p.html", kpis=kpis, title="t")
                    .read_text(encoding="utf-8"))["kpis"]
     titles = [g["group"] for g in groups]
-    assert titles == ["chargers", "chargers · stage 2030 (assumed)", "chargers · residential",
-                      "heat", "heat · extra (assumed)"]
-    assert groups[1]["rows"] == [["Piles total", "80,000"]]   # nested deeper: left out
+    assert titles == ["Charging piles", "Charging piles · stage 2030 (assumed)",
+                      "Charging piles · residential", "Heat networks",
+                      "Heat networks · extra (assumed)"]
+    assert groups[1]["rows"] == [["Charging piles", "80,000 piles"]]  # nested deeper: left out
     assert ["Source", "assumption"] in groups[4]["rows"]

@@ -129,10 +129,11 @@ def test_plan_layers_present_with_styles(tmp_path: Path) -> None:
     assert by_id["red_line"]["synthetic"] and not by_id["charging_stations"]["synthetic"]
     order = [spec["id"] for spec in data["layers"]]
     assert order.index("red_line") < order.index("charging_stations")  # areas drawn below
-    assert data["kpis"][0]["group"] == "chargers"
+    assert data["kpis"][0]["group"] == "Charging piles"
     rows = dict(map(tuple, data["kpis"][0]["rows"]))
-    assert rows["Coverage share"] == "93.4 %" and rows["Mean distance"] == "1,234 m"
-    assert rows["Piles total"] == "1,000"
+    assert rows["Demand within reach"] == "93.4 %"
+    assert rows["Mean distance to a station"] == "1.234 km"
+    assert rows["Charging piles"] == "1,000 piles"
 
 
 def test_coordinates_are_wgs84_and_rounded(tmp_path: Path) -> None:
@@ -291,4 +292,4 @@ def test_the_kpi_panel_shows_the_targets_first(tmp_path):
     assert groups[0]["rows"] == [
         ["NEVs served", "101,848 / 110,000 NEVs: NOT MET, short 8,152"],
         ["NEV buses", "– / 100.0 %: NOT MET (not modelled)"]]
-    assert [g["group"] for g in groups[1:]] == ["chargers", "heat"]
+    assert [g["group"] for g in groups[1:]] == ["Charging piles", "Heat networks"]
