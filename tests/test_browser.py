@@ -505,3 +505,26 @@ def test_review_and_diff_fit_the_region_and_panels_never_overlap(
     if which == "diff":
         kpis = p.js("document.querySelector('.siting-kpis').textContent")
         assert "e-1" not in kpis and "Demand within reach" in kpis
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1400, 900)], ids=["1280x720", "1400x900"])
+def test_plan_page_fits_the_region_and_panels_never_overlap(
+        open_page: Any, plan_html: Path, size: tuple[int, int]) -> None:
+    p = open_page(plan_html, size=size)
+    assert p.errors == [] and p.external == []
+    inside = p.js("""(() => {
+        const m = window.siting.map, s = m.getSize();
+        const b = JSON.parse(document.getElementById('siting-data').textContent).bounds;
+        return [[b[0][0], b[0][1]], [b[1][0], b[1][1]], [b[0][0], b[1][1]], [b[1][0], b[0][1]]]
+          .map(c => m.latLngToContainerPoint(c))
+          .every(pt => pt.x >= -1 && pt.y >= -1 && pt.x <= s.x + 1 && pt.y <= s.y + 1);
+    })()""")
+    assert inside
+    (map_box,) = _rects(p, "#map")
+    boxes = [(sel, r) for sel in PANELS for r in _rects(p, sel)]
+    assert {sel for sel, _ in boxes} >= {".siting-kpis", ".siting-legend", ".siting-title"}
+    for i, (sa, a) in enumerate(boxes):
+        assert a[3] <= map_box[3] + 0.5 and a[2] <= map_box[2] + 0.5, (sa, a, map_box)
+        for sb, b in boxes[i + 1:]:
+            assert not _overlap(a, b), (size, sa, a, sb, b)
+    assert _not_blank(p.page.screenshot()) > 10
