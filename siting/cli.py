@@ -83,6 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
         _plan_args(p)
         p.set_defaults(func=cmd_plan, planners=(name,))
 
+    p = sub.add_parser("map", help="re-render plan.html from a plan's plan.gpkg and kpis.json, "
+                                   "without solving")
+    p.add_argument("--plan", type=Path, required=True, metavar="DIR/plan.gpkg",
+                   help="the plan.gpkg to draw (kpis.json beside it)")
+    _lang_arg(p)
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder (default: the plan's); only plan.html is written")
+    p.add_argument("--quiet", action="store_true", help="no info logs")
+    p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    p.set_defaults(func=cmd_map)
+
     p = sub.add_parser("init", help="write a scenario for your own region: the Zibo plan's "
                                     "targets scaled by its population")
     _region_args(p)
@@ -218,13 +229,29 @@ def _plan_args(p: argparse.ArgumentParser) -> None:
                    help="MIP solver (default: the scenario's, highs)")
     p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
                    help="time limit per planner (default: the scenario's)")
+    _lang_arg(p)
     p.add_argument("--decisions", type=Path, default=None, metavar="FILE",
                    help="reviewer decisions (decisions.geojson from plan.html/review.html): "
                         "rejected items are forbidden, approved ones locked")
 
 
+def _lang_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lang", choices=("zh", "en"), default=None,
+                   help="language of the map pages and summary (default: zh for Zibo's "
+                        "scenarios, en elsewhere)")
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    from siting.pipeline import render_map
+
+    path = render_map(args.plan, args.out, lang=args.lang)
+    print(f"Wrote: {path}")
+    return 0
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     import siting
+    from siting.i18n import t as text
     from siting.planners import targets_table
 
     if args.time_limit is not None and args.time_limit <= 0:
@@ -234,16 +261,18 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     out = args.out or _default_out(args)
     check_fewer_planners(out, args.planners or tuple(PLANNERS))  # before any solving
-    plan = siting.plan(args.scenario, region=_source(args), planners=args.planners,
+    source = _source(args)
+    plan = siting.plan(args.scenario, region=source, planners=args.planners,
                        decisions=args.decisions, solver=args.solver,
                        time_limit_s=args.time_limit, progress=not args.quiet)
-    files = plan.write(out)
-    print(f"Plan for {plan.region.name}: " + ", ".join(plan.outputs))
+    lang = args.lang or ("zh" if source.is_demo else plan.lang)  # Chinese for Zibo
+    files = plan.write(out, lang=lang)
+    print(text("cli.plan_for", lang, region=plan.region.name) + ", ".join(plan.outputs))
     for name in plan.outputs:
         shown = {k: v for k, v in plan.kpis[name].items() if not isinstance(v, dict | list)}
         print(f"  {name}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in shown.items()))
-    print(targets_table(plan.kpis.get("targets", [])))
-    print("Wrote: " + ", ".join(str(p) for p in files))
+    print(targets_table(plan.kpis.get("targets", []), lang=lang))
+    print(text("cli.wrote", lang) + ", ".join(str(p) for p in files))
     return 0
 
 

@@ -376,8 +376,19 @@ class Plan:
     def planners(self) -> tuple[str, ...]:
         return tuple(self.outputs)
 
-    def write(self, out: str | Path) -> tuple[Path, ...]:
+    @property
+    def lang(self) -> str:
+        """The default language of the plan's pages and summary: ``zh`` for Zibo's
+        scenarios (the demo, or a region or scenario named Zibo/淄博), else ``en``."""
+        from siting.i18n import default_lang
+
+        return default_lang(self.region.name, self.scenario.scenario.name)
+
+    def write(self, out: str | Path, *, lang: str | None = None) -> tuple[Path, ...]:
         """Write the plan's files into ``out`` atomically; return their paths.
+
+        ``lang`` (``"en"`` or ``"zh"``) is the language of ``plan.html``'s labels;
+        English by default (the CLI passes :attr:`lang`, Chinese for Zibo's plans).
 
         A failure leaves any previous plan in ``out`` as it was. A folder that holds a
         plan of more planners is refused (a single planner's run would drop the others'
@@ -392,7 +403,8 @@ class Plan:
             write_gpkg(stage / "plan.gpkg", self.metric_layers, styles=write_styles)
             write_json(stage / "kpis.json", dict(self.kpis))
             _plan_map(self.region, self.metric_layers, self.kpis, stage / "plan.html",
-                      plan_gpkg=stage / "plan.gpkg", radius_m=self.radius_m)
+                      plan_gpkg=stage / "plan.gpkg", radius_m=self.radius_m,
+                      lang=lang or "en")
             write_json(stage / "provenance.json", dict(self.provenance))
             files = tuple(sorted(out / q.relative_to(stage) for q in stage.rglob("*")
                                  if q.is_file()))
@@ -541,7 +553,7 @@ def check_fewer_planners(out: Path, planners: Sequence[str]) -> None:
 
 def _plan_map(region: Region, layers: Mapping[str, gpd.GeoDataFrame],
               kpis: Mapping[str, Any], path: Path, *, plan_gpkg: Path,
-              radius_m: float | None) -> None:
+              radius_m: float | None, lang: str = "en") -> None:
     from siting.maps import basemap_roads, plan_map
     from siting.review import plan_id
 
@@ -549,4 +561,78 @@ def _plan_map(region: Region, layers: Mapping[str, gpd.GeoDataFrame],
                  if "synthetic" in frame.columns and frame["synthetic"].astype(bool).all()}
     plan_map(layers, path, kpis=kpis, title=region.name, attribution=list(region.attribution),
              synthetic=synthetic | set(region.synthetic), basemap_roads=basemap_roads(region),
-             coverage_radius_m=radius_m, plan_id=plan_id(plan_gpkg))
+             coverage_radius_m=radius_m, plan_id=plan_id(plan_gpkg), lang=lang)
+
+
+def render_map(plan_gpkg: str | Path, out: str | Path | None = None, *,
+               lang: str | None = None) -> Path:
+    """Re-render ``plan.html`` from a written plan, without solving; return its path.
+
+    Reads ``plan_gpkg`` (every layer but QGIS's ``layer_styles``, through
+    :func:`siting.review.read_plan`) and ``kpis.json`` beside it; ``provenance.json``,
+    when present, gives the title, credits, synthetic layers and service radius.
+    ``plan.html`` is written into ``out`` (default: the plan's folder) atomically, and
+    nothing else there is touched. ``lang``: ``"en"`` or ``"zh"``; by default Chinese
+    for Zibo's plans (region or scenario named Zibo/淄博), English elsewhere. The plan
+    has no road network, so the offline base map is drawn from a ``roads`` layer only
+    when the GeoPackage holds one.
+
+    Raises:
+        InputError: ``plan_gpkg`` or ``kpis.json`` is missing or unreadable.
+    """
+    import json
+
+    from siting.i18n import check_lang, default_lang
+    from siting.maps import plan_map
+    from siting.maps.page import MAIN_ROADS
+    from siting.review import plan_id, read_plan
+
+    plan_gpkg = Path(plan_gpkg)
+    kpis_path = plan_gpkg.parent / "kpis.json"
+    if not plan_gpkg.is_file():
+        raise InputError(f"plan file {plan_gpkg} does not exist; give the plan.gpkg that "
+                         "`cli.py plan --out DIR` wrote (DIR/plan.gpkg)")
+    if not kpis_path.is_file():
+        raise InputError(f"{kpis_path} does not exist; `map` needs the kpis.json that "
+                         f"`cli.py plan` wrote beside {plan_gpkg.name}")
+    try:
+        kpis = json.loads(kpis_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{kpis_path} cannot be read as JSON ({exc})") from None
+    if not isinstance(kpis, dict):
+        raise InputError(f"{kpis_path}: expected a JSON object of KPI groups")
+    prov: dict[str, Any] = {}
+    prov_path = plan_gpkg.parent / "provenance.json"
+    if prov_path.is_file():
+        try:
+            loaded = json.loads(prov_path.read_text(encoding="utf-8"))
+            prov = loaded if isinstance(loaded, dict) else {}
+        except (OSError, ValueError):
+            logger.warning("%s cannot be read; the map has no title or credits from it",
+                           prov_path)
+    layers = read_plan(plan_gpkg)
+    scenario = _section(prov, "scenario")
+    meta = _section(scenario, "scenario")
+    region = str(prov.get("region") or plan_gpkg.parent.name)
+    lang = check_lang(lang) if lang else default_lang(region, meta.get("name"))
+    radius = None
+    if "charging_stations" in layers:
+        radius = _section(scenario, "chargers").get("service_radius_m")
+    synthetic = {name for name, frame in layers.items()
+                 if "synthetic" in frame.columns and frame["synthetic"].astype(bool).all()}
+    synthetic |= {str(n) for n in prov.get("synthetic_layers", []) or []}
+    roads = layers.get("roads")
+    if roads is not None and "highway" in roads.columns:
+        roads = roads[roads["highway"].astype(str).str.startswith(tuple(MAIN_ROADS))]
+    path = Path(out if out is not None else plan_gpkg.parent) / "plan.html"
+    return plan_map(layers, path, kpis=kpis, title=region,
+                    attribution=[str(a) for a in prov.get("attribution", []) or []],
+                    synthetic=synthetic, basemap_roads=roads,
+                    coverage_radius_m=float(radius) if radius else None,
+                    plan_id=plan_id(plan_gpkg), lang=lang)
+
+
+def _section(record: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """``record[key]`` when it is a JSON object, else ``{}`` (provenance read leniently)."""
+    value = record.get(key)
+    return value if isinstance(value, dict) else {}

@@ -202,8 +202,11 @@ class Target:
                 "source": self.source, "note": self.note}
 
 
-def format_target(target: Mapping[str, Any]) -> str:
-    """``achieved / target unit``, then "met" or what is short (or "not modelled")."""
+def format_target(target: Mapping[str, Any], *, lang: str = "en") -> str:
+    """``achieved / target unit``, then "met" or what is short (or "not modelled");
+    ``lang="zh"`` says it in Chinese (:mod:`siting.i18n`)."""
+    from siting.i18n import t
+
     unit = str(target.get("unit", ""))
     share = unit == "share"
 
@@ -219,25 +222,29 @@ def format_target(target: Mapping[str, Any]) -> str:
     text = f"{num(target.get('achieved'))} / {op}{num(target.get('target'))}"
     text += "" if share else f" {unit}"
     if target.get("met"):
-        verdict = "met"
+        verdict = t("ui.met", lang)
     elif target.get("achieved") is None:
-        verdict = "NOT MET (not modelled)"
+        verdict = t("cli.not_modelled", lang)
     elif target.get("comparison") == ">":
-        verdict = f"NOT MET, needs more than {num(target.get('target'))}"
+        verdict = t("cli.needs_more", lang, value=num(target.get("target")))
     else:
-        verdict = f"NOT MET, short {num(target.get('shortfall'))}"
-    source = " [assumed]" if target.get("source") == "assumption" else ""
+        verdict = t("cli.short", lang, value=num(target.get("shortfall")))
+    source = f" [{t('ui.assumed', lang)}]" if target.get("source") == "assumption" else ""
     return f"{text}: {verdict}{source}"
 
 
-def targets_table(targets: Sequence[Mapping[str, Any]]) -> str:
-    """The targets table printed after every plan: met or not, and the shortfall."""
+def targets_table(targets: Sequence[Mapping[str, Any]], *, lang: str = "en") -> str:
+    """The targets table printed after every plan: met or not, and the shortfall
+    (headings in ``lang``, :mod:`siting.i18n`)."""
+    from siting.i18n import t as text
+
     if not targets:
-        return "Targets: none for these planners"
+        return text("cli.targets_none", lang)
     met = sum(bool(t["met"]) for t in targets)
     width = max(len(t["id"]) for t in targets)
-    lines = [f"Targets: {met} of {len(targets)} met"]
-    lines += [f"  {'ok ' if t['met'] else 'NO '} {t['id']:<{width}}  {format_target(t)}"
+    ok, no = text("cli.target_ok", lang), text("cli.target_no", lang)
+    lines = [text("cli.targets", lang, met=met, total=len(targets))]
+    lines += [f"  {ok if t['met'] else no} {t['id']:<{width}}  {format_target(t, lang=lang)}"
               for t in targets]
     return "\n".join(lines)
 

@@ -163,6 +163,33 @@ def test_plan_map_works_offline(open_page: Any, plan_html: Path) -> None:
     assert _not_blank(p.page.screenshot()) > 10
 
 
+def test_chinese_page_speaks_chinese(open_page: Any, tmp_path: Path) -> None:
+    """``lang="zh"``: legend, KPI panel, popup buttons and decisions panel in Chinese;
+    layer ids unchanged."""
+    from siting.maps import plan_map
+
+    path = plan_map(_default_layers(), tmp_path / "zh.html", kpis=KPIS, title="淄博",
+                    coverage_radius_m=1000, plan_id="toy-plan-zh", lang="zh")
+    p = open_page(path)
+    assert p.errors == [] and p.external == []
+    assert p.js("document.documentElement.lang") == "zh-CN"
+    legend = p.js("document.querySelector('.siting-legend').textContent")
+    assert legend.startswith("图例") and "充电站" in legend and "供热管道" in legend
+    kpis = p.js("document.querySelector('.siting-kpis').textContent")
+    assert "主要指标" in kpis and "充电桩" in kpis and "供热管网" in kpis
+    assert "求解状态" in kpis
+    decisions = p.js("document.querySelector('.siting-decisions').textContent")
+    assert "审查意见" in decisions and "下载" in decisions
+    assert p.js("window.siting.counts")["charging_stations"] == 120   # ids unchanged
+    stations = _default_layers()["charging_stations"]
+    assert p.js(f"window.siting.openItem('charging_stations', '{stations['id'].iloc[0]}')")
+    p.page.wait_for_selector(".leaflet-popup-content button.siting-approve")
+    popup = p.js("document.querySelector('.leaflet-popup-content').textContent")
+    assert "同意" in popup and "驳回" in popup and "充电桩" in popup
+    p.page.locator(".leaflet-popup-content button.siting-reject").click()
+    assert "驳回" in p.js("document.querySelector('.siting-decide-state').textContent")
+
+
 def test_online_basemap_requests_are_caught_by_the_cut(open_page: Any, plan_html: Path) -> None:
     """The counter works: choosing the OSM base makes requests, and each is blocked."""
     p = open_page(plan_html)

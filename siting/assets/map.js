@@ -27,6 +27,10 @@
   var parsedMs = performance.now();
   var STORE = 'siting:decisions:' + spec.planId;
   var KEY_STORE = 'siting:tianditu-key';
+  // the page's own text in its language (spec.text, from siting/i18n.py `ui.*`); English
+  // is written here and used where the spec has none
+  var TEXT = spec.text || {};
+  function msg(key, en) { return TEXT[key] || en; }
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -60,7 +64,7 @@
       var s = num(v, Math.abs(v) < 1 ? 3 : 4);
       return unit ? s + ' ' + unit : s;
     }
-    if (typeof v === 'boolean') { return v ? 'yes' : 'no'; }
+    if (typeof v === 'boolean') { return v ? msg('yes', 'yes') : msg('no', 'no'); }
     return unit ? String(v) + ' ' + unit : String(v);
   }
   function lerp(stops, t) {  // stops: list of [r, g, b]; t in [0, 1]
@@ -286,7 +290,7 @@
       table.appendChild(tr);
     });
     box.appendChild(table);
-    if (ls.synthetic) { box.appendChild(el('div', 'siting-synthetic', 'synthetic layer')); }
+    if (ls.synthetic) { box.appendChild(el('div', 'siting-synthetic', msg('synthetic_layer', 'synthetic layer'))); }
     if (ls.readOnly) { box.appendChild(el('div', 'siting-readonly', ls.readOnly)); }
     if (ls.decide) { box.appendChild(decisionControls(ls, i)); }
     return box;
@@ -296,12 +300,13 @@
     var wrap = el('div', 'siting-decide');
     var state = el('div', 'siting-decide-state');
     var comment = el('textarea', 'siting-comment');
-    comment.placeholder = 'comment (optional)';
+    comment.placeholder = msg('comment', 'comment (optional)');
     comment.rows = 2;
     comment.value = decisions[key] ? decisions[key].comment : '';
     function show() {
       var d = decisions[key];
-      state.textContent = d ? 'Decision: ' + d.decision : 'No decision yet';
+      state.textContent = d ? msg('decision', 'Decision: ') + msg(d.decision, d.decision)
+                            : msg('no_decision', 'No decision yet');
       state.className = 'siting-decide-state ' + (d ? 'is-' + d.decision : '');
     }
     function button(label, cls, decision) {
@@ -314,9 +319,9 @@
       if (decisions[key]) { decisions[key].comment = comment.value; saveDecisions(); }
     });
     var row = el('div', 'siting-decide-buttons');
-    row.appendChild(button('Approve', 'siting-approve', 'approved'));
-    row.appendChild(button('Reject', 'siting-reject', 'rejected'));
-    row.appendChild(button('Clear', 'siting-clear', null));
+    row.appendChild(button(msg('approve', 'Approve'), 'siting-approve', 'approved'));
+    row.appendChild(button(msg('reject', 'Reject'), 'siting-reject', 'rejected'));
+    row.appendChild(button(msg('clear', 'Clear'), 'siting-clear', null));
     wrap.appendChild(state); wrap.appendChild(row); wrap.appendChild(comment);
     show();
     return wrap;
@@ -462,7 +467,7 @@
     var t0 = performance.now();
     var layer = builders[ls.kind](ls);
     groups[ls.id] = layer;
-    var label = escapeHtml(ls.title) + (ls.synthetic ? ' <i>(synthetic)</i>' : '') +
+    var label = escapeHtml(ls.title) + (ls.synthetic ? ' <i>' + escapeHtml(msg('synthetic_suffix', ' (synthetic)')) + '</i>' : '') +
       ' <span class="siting-count">' + (counts[ls.id] || 0).toLocaleString('en-US') + '</span>';
     overlays[label] = layer;
     if (ls.show) { layer.addTo(map); }
@@ -486,11 +491,11 @@
   var layersControl = L.control.layers(bases, overlays,
     {collapsed: spec.layers.length > 14, position: 'topright'}).addTo(map);
   L.control.scale({imperial: false, maxWidth: 160}).addTo(map);
-  new L.Control.FullScreen({position: 'topleft', title: 'Full screen'}).addTo(map);
+  new L.Control.FullScreen({position: 'topleft', title: msg('full_screen', 'Full screen')}).addTo(map);
   L.control.polylineMeasure({position: 'topleft', unit: 'kilometres', showBearings: false,
                              clearMeasurementsOnStop: false, showClearControl: true,
-                             measureControlTitleOn: 'Measure distance',
-                             measureControlTitleOff: 'Stop measuring'}).addTo(map);
+                             measureControlTitleOn: msg('measure', 'Measure distance'),
+                             measureControlTitleOff: msg('measure_stop', 'Stop measuring')}).addTo(map);
 
   function panel(position, cls, build) {
     var Ctl = L.Control.extend({onAdd: function () {
@@ -509,7 +514,7 @@
   });
   if (spec.kpis.length) {
     panel('topleft', 'siting-kpis', function (div) {
-      var head = el('button', 'siting-toggle', 'Key figures');
+      var head = el('button', 'siting-toggle', msg('key_figures', 'Key figures'));
       head.type = 'button';
       var body = el('div', 'siting-kpi-body');
       head.addEventListener('click', function () { body.hidden = !body.hidden; fitPanels(); });
@@ -526,7 +531,7 @@
     });
   }
   panel('bottomright', 'siting-legend', function (div) {
-    div.appendChild(el('div', 'siting-legend-title', 'Legend'));
+    div.appendChild(el('div', 'siting-legend-title', msg('legend', 'Legend')));
     spec.layers.forEach(function (ls) {
       if (!ls.legend) { return; }
       var row = el('div', 'siting-legend-row');
@@ -536,7 +541,7 @@
       sw.style.borderColor = ls.legend.color || ls.color;
       if (ls.legend.shape === 'line') { sw.style.background = ls.legend.color || ls.color; }
       row.appendChild(sw);
-      row.appendChild(el('span', null, ls.title + (ls.synthetic ? ' (synthetic)' : '')));
+      row.appendChild(el('span', null, ls.title + (ls.synthetic ? msg('synthetic_suffix', ' (synthetic)') : '')));
       if (ls.legend.note) { row.appendChild(el('div', 'siting-legend-note', ls.legend.note)); }
       if (ls.colorBy && ls.colorBy.ramp) {
         var ramp = el('div', 'siting-ramp');
@@ -574,33 +579,34 @@
       if (!index[k]) { return; }
       if (decisions[k].decision === 'approved') { a++; } else { r++; }
     });
-    decisionPanel.textContent = a + ' approved · ' + r + ' rejected';
+    decisionPanel.textContent = a + ' ' + msg('approved', 'approved') + ' · ' + r + ' ' +
+      msg('rejected', 'rejected');
   }
   if (spec.layers.some(function (ls) { return ls.decide; })) {
     panel('bottomleft', 'siting-decisions', function (div) {
-      div.appendChild(el('div', 'siting-legend-title', 'Review decisions'));
+      div.appendChild(el('div', 'siting-legend-title', msg('review_decisions', 'Review decisions')));
       decisionPanel = el('div', 'siting-decision-count');
       div.appendChild(decisionPanel);
-      var who = el('input'); who.id = 'siting-reviewer'; who.placeholder = 'reviewer (optional)';
+      var who = el('input'); who.id = 'siting-reviewer'; who.placeholder = msg('reviewer', 'reviewer (optional)');
       div.appendChild(who);
-      var dl = el('button', 'siting-btn siting-download', 'Download decisions.geojson');
+      var dl = el('button', 'siting-btn siting-download', msg('download_decisions', 'Download decisions.geojson'));
       dl.type = 'button'; dl.addEventListener('click', downloadDecisions);
       div.appendChild(dl);
-      var load = el('label', 'siting-btn siting-load', 'Load decisions…');
+      var load = el('label', 'siting-btn siting-load', msg('load_decisions', 'Load decisions…'));
       var file = el('input'); file.type = 'file'; file.accept = '.geojson,.json'; file.hidden = true;
       file.addEventListener('change', function () {
         var f = file.files[0]; if (!f) { return; }
         f.text().then(function (t) {
           var res = loadDecisions(t);
-          window.alert(res.loaded + ' decisions loaded' + (res.skipped ? ', ' + res.skipped +
-            ' not on this map' : ''));
+          window.alert(res.loaded + msg('decisions_loaded', ' decisions loaded') +
+            (res.skipped ? ', ' + res.skipped + msg('not_on_map', ' not on this map') : ''));
         });
       });
       load.appendChild(file);
       div.appendChild(load);
       div.appendChild(el('div', 'siting-legend-note',
-        'Open a station, park or pipe to approve or reject it. Decisions stay in this browser ' +
-        'until downloaded.'));
+        msg('decisions_help', 'Open a station, park or pipe to approve or reject it. ' +
+            'Decisions stay in this browser until downloaded.')));
     });
     updateDecisionPanel();
   }
@@ -623,9 +629,9 @@
     var box = el('div', 'siting-table');
     var bar = el('div', 'siting-table-bar');
     bar.appendChild(el('b', null, spec.table.title));
-    var filter = el('input'); filter.placeholder = 'filter rows';
+    var filter = el('input'); filter.placeholder = msg('filter_rows', 'filter rows');
     bar.appendChild(filter);
-    var toggle = el('button', 'siting-toggle', 'hide'); toggle.type = 'button';
+    var toggle = el('button', 'siting-toggle', msg('hide', 'hide')); toggle.type = 'button';
     bar.appendChild(toggle);
     box.appendChild(bar);
     var wrap = el('div', 'siting-table-wrap');
@@ -658,7 +664,7 @@
       });
     });
     toggle.addEventListener('click', function () {
-      wrap.hidden = !wrap.hidden; toggle.textContent = wrap.hidden ? 'show' : 'hide';
+      wrap.hidden = !wrap.hidden; toggle.textContent = wrap.hidden ? msg('show', 'show') : msg('hide', 'hide');
     });
     document.body.appendChild(box);
   }

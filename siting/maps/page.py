@@ -46,15 +46,35 @@ import shapely
 
 from siting._version import OSM_ATTRIBUTION, __version__
 from siting.errors import InputError, SitingError
+from siting.i18n import has, html_lang, t, texts
 from siting.io import atomic_path, digest
 from siting.planners import format_target
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ASSUMED_SECTIONS", "CANDIDATE_NOTE", "KPI_GROUPS", "KPI_LABELS", "MAP_CRS", "Kind",
-           "MapLayer", "display_column", "format_kpi", "format_number", "format_value",
-           "heat_points", "is_assumed_section", "is_year", "kpi_label", "label_unit",
-           "map_bounds", "map_url", "to_map_crs", "write_map"]
+__all__ = [
+    "ASSUMED_SECTIONS",
+    "CANDIDATE_NOTE",
+    "KPI_GROUPS",
+    "KPI_LABELS",
+    "KPI_UNITS",
+    "MAP_CRS",
+    "Kind",
+    "MapLayer",
+    "display_column",
+    "format_kpi",
+    "format_number",
+    "format_value",
+    "heat_points",
+    "is_assumed_section",
+    "is_year",
+    "kpi_label",
+    "label_unit",
+    "map_bounds",
+    "map_url",
+    "to_map_crs",
+    "write_map",
+]
 
 MAP_CRS = "EPSG:4326"
 DECIMALS = 5                     # ~1.1 m at Zibo's latitude
@@ -139,8 +159,14 @@ def write_map(
     online_basemaps: bool = True,
     bounds_from: Sequence[gpd.GeoDataFrame] | None = None,
     decisions: bool = True,
+    lang: str = "en",
 ) -> Path:
     """Write one self-contained map page; the general writer behind every map here.
+
+    ``lang`` (``"en"`` or ``"zh"``) is the language of the page's labels: layer
+    titles, popup labels, KPI labels, panels and buttons come from the catalogue
+    (:mod:`siting.i18n`) and the page says ``<html lang="zh-CN">``; ids and data
+    values are never translated.
 
     ``table`` is an optional data table under the map: ``{"title", "columns",
     "rows", "link", "empty"}``; ``link`` is ``(layer column, id column)`` or
@@ -148,7 +174,7 @@ def write_map(
     row opens the popup of item ``id`` in map layer ``[prefix:]layer``. Returns ``path``.
     """
     path = Path(path)
-    specs = [_layer_spec(layer, decisions=decisions) for layer in layers]
+    specs = [_layer_spec(layer, decisions=decisions, lang=lang) for layer in layers]
     frames = [f for f in (bounds_from or [lyr.frame for lyr in layers]) if len(f)]
     bounds = map_bounds(frames)
     roads = _basemap_spec(basemap, bounds)
@@ -157,16 +183,20 @@ def write_map(
     data: dict[str, Any] = {
         "title": title, "subtitle": subtitle, "bounds": bounds,
         "attribution": credits,
-        "syntheticNote": ("synthetic layers: " + ", ".join(syn)) if syn else "",
-        "basemap": {"offlineName": "Offline: region roads" if roads else "Offline (no tiles)",
+        "syntheticNote": (t("ui.synthetic_layers", lang) + ", ".join(
+            _layer_title(n, n, lang) for n in syn)) if syn else "",
+        "basemap": {"offlineName": t("ui.offline_roads" if roads else "ui.offline_none", lang),
                     "roads": roads, "online": online_basemaps},
-        "kpis": _kpi_rows(kpis or {}),
+        "kpis": _kpi_rows(kpis or {}, lang),
         "layers": specs,
         "table": _table_spec(table) if table is not None else None,
     }
     payload = _json(data)
     data["planId"] = plan_id or digest(payload)[:16]
-    page = _page(title, _json(data), online=online_basemaps)
+    if lang != "en":  # English is map.js's own text; the plan id never depends on lang
+        data["lang"] = lang
+        data["text"] = texts("ui.", lang)
+    page = _page(title, _json(data), online=online_basemaps, lang=lang)
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     logger.info("wrote %s (%.2f MB, %d layers)", path, len(page.encode()) / 1e6, len(specs))
@@ -175,16 +205,28 @@ def write_map(
 
 # ------------------------------------------------------------------ encoding
 
-def _layer_spec(layer: MapLayer, *, decisions: bool) -> dict[str, Any]:
+def _layer_title(key: str, title: str, lang: str) -> str:
+    """``title`` of layer ``key``, from the catalogue (``layer.<key>``) unless English."""
+    return t(f"layer.{key}", lang) if lang != "en" and has(f"layer.{key}") else title
+
+
+def _field_label(column: str, label: str, lang: str) -> str:
+    """A popup row's label, from the catalogue (``field.<column>``) unless English."""
+    return t(f"field.{column}", lang) if lang != "en" and has(f"field.{column}") else label
+
+
+def _layer_spec(layer: MapLayer, *, decisions: bool, lang: str = "en") -> dict[str, Any]:
     st = dict(layer.style)
     spec: dict[str, Any] = {
-        "id": layer.key, "title": layer.title, "kind": layer.kind, "show": layer.show,
+        "id": layer.key, "title": _layer_title(layer.key, layer.title, lang),
+        "kind": layer.kind, "show": layer.show,
         "synthetic": layer.synthetic, "color": st.get("color", "#2b6cb0"),
         "radius": st.get("radius", 5), "weight": st.get("weight", 2),
         "fillOpacity": st.get("fill_opacity", 0.2), "dash": st.get("dash"),
         "interactive": st.get("interactive", True), "cluster": layer.cluster,
         "decide": bool(layer.decide and decisions and not layer.candidate),
-        "readOnly": CANDIDATE_NOTE if layer.candidate else None,
+        "readOnly": (CANDIDATE_NOTE if lang == "en" else t("ui.candidate_note", lang))
+        if layer.candidate else None,
         "clusterField": st.get("cluster_field"),
         "legend": {"shape": st.get("shape", "point"), "color": st.get("color"),
                    "fill": st.get("color") if st.get("shape") == "point" else None,
@@ -193,7 +235,7 @@ def _layer_spec(layer: MapLayer, *, decisions: bool) -> dict[str, Any]:
     if layer.kind == "circles":
         spec.update(of=st["of"], radius_m=st["radius_m"], legend={
             "shape": "area", "color": st.get("color"), "fill": st.get("color"),
-            "note": f"{st['radius_m']:,.0f} m around each station"})
+            "note": t("ui.around_station", lang, radius_m=f"{st['radius_m']:,.0f}")})
         return spec
     frame = to_map_crs(layer.frame, what=f"layer {layer.key!r}")
     if layer.kind == "heat":
@@ -219,7 +261,8 @@ def _layer_spec(layer: MapLayer, *, decisions: bool) -> dict[str, Any]:
     props = {c: _column(frame[c], percent=c in PERCENT) for c in columns if c in frame.columns}
     if layer.id_field:
         props[layer.id_field] = frame[layer.id_field].astype(str).tolist()
-    spec.update(fields=[list(f) for f in layer.fields if f[0] in frame.columns],
+    spec.update(fields=[[f[0], _field_label(f[0], f[1], lang), f[2]]
+                        for f in layer.fields if f[0] in frame.columns],
                 nameField=layer.name_field, idField=layer.id_field)
     for name, rule in (("size", layer.size), ("width", layer.width)):
         spec[name] = _range_rule(frame, rule) if rule else None
@@ -399,124 +442,168 @@ def label_unit(col: str) -> tuple[str, str]:
     return col.replace("_", " ").capitalize(), ""
 
 
-#: KPI group titles (``kpis.json``'s top-level keys); others are humanised
-KPI_GROUPS = {"chargers": "Charging piles", "logistics": "Logistics parks",
-              "heat": "Heat networks", "review": "Review", "rules": "Review rules",
-              "fleet": "Bus and taxi fleets"}
+#: KPI group titles (``kpis.json``'s top-level keys; text in :mod:`siting.i18n`,
+#: ``kpi_group.*``); others are humanised
+KPI_GROUPS = {g: t(f"kpi_group.{g}") for g in
+              ("chargers", "logistics", "heat", "review", "rules", "fleet")}
 
 _CNY_YR = "CNY/yr"
-#: What the KPI panel calls each KPI, and its unit. Keys are KPI names, or
+#: The unit of each KPI the panel labels; its label, in English and Chinese, is the
+#: catalogue's ``kpi.<key>`` (:mod:`siting.i18n`). Keys are KPI names, or
 #: ``section.name`` where a name means something else in a section. The unit also
 #: says how a value is shown: ``%`` (a share, shown x 100), ``km`` (``*_m`` values
 #: are converted), ``year`` (no thousands separator), ``yes/no`` (true or false).
-#: KPIs not listed fall back to :func:`label_unit` (a humanised name and the unit of
-#: its suffix).
-KPI_LABELS: dict[str, tuple[str, str]] = {
-    # chargers
-    "piles_total": ("Charging piles", "piles"), "piles_slow": ("Slow piles", "piles"),
-    "piles_fast": ("Fast piles", "piles"), "fast_share": ("Share of fast piles", "%"),
-    "stations": ("Charging stations", ""), "kw_total_mw": ("Charging power", "MW"),
-    "sessions_day": ("Charging sessions a day", ""),
-    "sessions_served_day": ("Sessions served a day", ""),
-    "nev_served": ("NEVs served", "NEVs"), "nev": ("NEVs", "NEVs"),
-    "coverage_share": ("Demand within reach", "%"), "unmet_share": ("Demand unmet", "%"),
-    "unreachable_share": ("Demand out of reach", "%"),
-    "mean_distance_m": ("Mean distance to a station", "km"),
-    "utilisation": ("Mean utilisation", "%"),
-    "peak_utilisation": ("Utilisation, busiest hour", "%"),
-    "peak_wait_min": ("Expected wait, busiest hour", "minutes"),
-    "peak_p_wait_over_max": ("Chance of a wait over the limit, busiest hour", "%"),
-    "stations_erlang_binding": ("Stations at the waiting-time limit", ""),
-    "median_station_sessions_day": ("Sessions a day per station (median)", ""),
-    "ratio_shortfall_piles": ("Piles short of the pile-to-NEV ratio", "piles"),
-    "existing_piles": ("Existing piles", "piles"), "stations_existing": ("Existing stations", ""),
-    "stations_new": ("New stations", ""),
-    "piles_per_nev": ("Piles per NEV", ""), "stations_fleet": ("Bus depots and taxi hubs", ""),
-    "piles_public": ("Public piles", "piles"), "piles_fleet": ("Fleet piles", "piles"),
-    "objective_cny_per_year": ("Annual cost (objective)", _CNY_YR),
-    "bound_cny_per_year": ("Lower bound of the annual cost", _CNY_YR),
-    "status": ("Solver status", ""), "mip_gap": ("Optimality gap", "%"),
-    "solve_seconds": ("Solve time", "s"), "solver": ("Solver", ""),
-    "checked": ("Solution checked", "yes/no"),
-    "substations": ("Substations", ""), "substations_used": ("Substations used", ""),
-    "substations_binding": ("Substations at full headroom", ""),
-    "max_substation_use_share": ("Highest use of a substation's headroom", "%"),
-    "definition": ("Definition", ""), "note": ("Note", ""), "source": ("Source", ""),
-    "new_residential_sites": ("New residential communities", ""),
-    "reserved_before_plan": ("Reserved before the plan", ""),
-    "with_piles": ("Communities given piles", ""),
-    "with_piles_share": ("Share given piles", "%"),
-    "with_piles_final_share": ("Share with piles, final stage", "%"),
-    "reserved": ("Communities with reserved installation conditions", ""),
-    "reserved_share": ("Share with reserved installation conditions", "%"),
-    "buses": ("Urban buses", ""), "buses_electric": ("Electric buses", ""),
-    "bus_depot_capacity": ("Bus depot capacity (buses)", ""),
-    "buses_charged": ("Buses charged", ""), "bus_charged_share": ("Share of buses charged", "%"),
-    "bus_piles": ("Bus depot piles", "piles"), "bus_kw_mw": ("Bus depot power", "MW"),
-    "taxis": ("Cruise taxis", ""), "taxis_electric": ("Electric taxis", ""),
-    "taxi_hub_capacity": ("Taxi hub capacity (taxis)", ""),
-    "taxis_charged": ("Taxis charged", ""), "taxi_charged_share": ("Share of taxis charged", "%"),
-    "taxi_piles": ("Taxi hub piles", "piles"), "taxi_kw_mw": ("Taxi hub power", "MW"),
-    "taxi_sessions_day": ("Taxi charging sessions a day", ""),
-    "taxi_peak_wait_probability_max": ("Highest chance of waiting at a taxi hub, busiest hour",
-                                       "%"),
-    "fleet.piles": ("Fleet piles", "piles"), "fleet.kw_total_mw": ("Fleet charging power", "MW"),
-    "demand_cells": ("Demand cells", ""), "demand_points": ("Demand points", ""),
-    "candidates": ("Candidate sites", ""), "pairs": ("Candidate-demand pairs", ""),
-    "service_radius_m": ("Service radius", "km"), "stages": ("Build stages", ""),
-    # logistics
-    "parks": ("Logistics parks", ""), "freight_mt": ("Multimodal freight", "Mt/yr"),
-    "target_mt": ("Freight target", "Mt/yr"), "target_year": ("Target year", "year"),
-    "rail_access_max_m": ("Longest rail access", "km"),
-    "road_access_max_m": ("Longest road access", "km"),
-    "co2_saved_t": ("CO₂ saved (net)", "t/yr"), "co2_saved_gross_t": ("CO₂ saved (gross)", "t/yr"),
-    "co2_rail_t": ("CO₂ of the rail haul", "t/yr"), "co2_drayage_t": ("CO₂ of drayage", "t/yr"),
-    "co2_delivery_t": ("CO₂ of delivery", "t/yr"), "co2_handling_t": ("CO₂ of handling", "t/yr"),
-    "capacity_mt": ("Park capacity", "Mt/yr"), "logistics.utilisation": ("Park utilisation", "%"),
-    "drayage_mean_km": ("Mean drayage distance", "km"), "drayage_tkm": ("Drayage", "t·km/yr"),
-    "sources": ("Freight sources", ""), "sources_served": ("Freight sources served", ""),
-    "source_freight_mt": ("Freight at the sources", "Mt/yr"),
-    "rail_suitable_mt": ("Freight suited to rail", "Mt/yr"),
-    "existing_parks": ("Existing parks", ""), "park_cost_cny_yr": ("Park cost", _CNY_YR),
-    "drayage_cost_cny_yr": ("Drayage cost", _CNY_YR),
-    "rail_shift_value_cny_yr": ("Value of the shift to rail", _CNY_YR),
-    "net_cost_cny_yr": ("Net cost", _CNY_YR),
-    "objective_cny_yr": ("Annual cost (objective)", _CNY_YR),
-    "road_access_class": ("Road access by", ""),
-    # heat
-    "pipes_km": ("Heat pipes", "km"), "heat_delivered_mw": ("Heat delivered", "MW"),
-    "sources_used": ("Heat sources used", ""), "loss_share": ("Share of heat lost in pipes", "%"),
-    "co2_avoided_t": ("CO₂ avoided", "t/yr"),
-    "interconnection_km": ("Pipes between zone networks", "km"),
-    "source_link_km": ("Pipes from sources", "km"), "required_links": ("Required links", ""),
-    "required_links_built": ("Required links built", ""),
-    "waste_heat_mw": ("Waste heat used", "MW"), "chp_extraction_mw": ("CHP extraction", "MW"),
-    "heat_delivered_gj": ("Heat delivered a season", "GJ"),
-    "heat_supplied_mw": ("Heat supplied", "MW"), "loss_mw": ("Heat lost in pipes", "MW"),
-    "loss_gj": ("Heat lost a season", "GJ"), "season_hours": ("Heating season", "h"),
-    "co2_displaced_t": ("CO₂ displaced", "t/yr"), "co2_chp_fuel_t": ("CO₂ of CHP fuel", "t/yr"),
-    "co2_grid_t": ("CO₂ of grid electricity", "t/yr"),
-    "heat_pump_mw_e": ("Heat pump electricity", "MWe"),
-    "sources_available": ("Heat sources available", ""),
-    "heat.sources": ("Heat sources", ""), "sinks": ("Heat networks (sinks)", ""),
-    "sinks_served": ("Heat networks served", ""), "demand_mw": ("Heat demand", "MW"),
-    "unmet_mw": ("Heat demand unmet", "MW"), "capex_cny": ("Capital cost", "CNY"),
-    "annual_capex_cny": ("Annualised capital cost", _CNY_YR),
-    "loss_cost_cny": ("Cost of heat lost", _CNY_YR),
-    "heat_pump_electricity_cny": ("Heat pump electricity cost", _CNY_YR),
-    "chp_fuel_cny": ("CHP fuel", _CNY_YR), "pumping_cny": ("Pumping", _CNY_YR),
-    "displaced_heat_value_cny": ("Value of heat displaced", _CNY_YR),
-    "unmet_penalty_avoided_cny": ("Unmet-demand penalty avoided", _CNY_YR),
-    "net_annual_cost_cny": ("Net annual cost", _CNY_YR),
-    "candidate_road_edges": ("Candidate road edges", ""),
-    "corridor_edges": ("Corridor edges", ""), "candidate_links": ("Candidate links", ""),
-    "trunk_candidates": ("Candidate trunk pipes", ""),
-    "diameter_options": ("Pipe diameter options", ""),
-    # review
-    "result": ("Result", ""), "violations": ("Violations", ""),
-    "conditions": ("Conditions", ""), "items_with_violations": ("Items with violations", ""),
-    "extra_cost_cny": ("Extra cost", "CNY"),
+KPI_UNITS: dict[str, str] = {
+    'piles_total': 'piles',
+    'piles_slow': 'piles',
+    'piles_fast': 'piles',
+    'fast_share': '%',
+    'stations': '',
+    'kw_total_mw': 'MW',
+    'sessions_day': '',
+    'sessions_served_day': '',
+    'nev_served': 'NEVs',
+    'nev': 'NEVs',
+    'coverage_share': '%',
+    'unmet_share': '%',
+    'unreachable_share': '%',
+    'mean_distance_m': 'km',
+    'utilisation': '%',
+    'peak_utilisation': '%',
+    'peak_wait_min': 'minutes',
+    'peak_p_wait_over_max': '%',
+    'stations_erlang_binding': '',
+    'median_station_sessions_day': '',
+    'ratio_shortfall_piles': 'piles',
+    'existing_piles': 'piles',
+    'stations_existing': '',
+    'stations_new': '',
+    'piles_per_nev': '',
+    'stations_fleet': '',
+    'piles_public': 'piles',
+    'piles_fleet': 'piles',
+    'objective_cny_per_year': _CNY_YR,
+    'bound_cny_per_year': _CNY_YR,
+    'status': '',
+    'mip_gap': '%',
+    'solve_seconds': 's',
+    'solver': '',
+    'checked': 'yes/no',
+    'substations': '',
+    'substations_used': '',
+    'substations_binding': '',
+    'max_substation_use_share': '%',
+    'definition': '',
+    'note': '',
+    'source': '',
+    'new_residential_sites': '',
+    'reserved_before_plan': '',
+    'with_piles': '',
+    'with_piles_share': '%',
+    'with_piles_final_share': '%',
+    'reserved': '',
+    'reserved_share': '%',
+    'buses': '',
+    'buses_electric': '',
+    'bus_depot_capacity': '',
+    'buses_charged': '',
+    'bus_charged_share': '%',
+    'bus_piles': 'piles',
+    'bus_kw_mw': 'MW',
+    'taxis': '',
+    'taxis_electric': '',
+    'taxi_hub_capacity': '',
+    'taxis_charged': '',
+    'taxi_charged_share': '%',
+    'taxi_piles': 'piles',
+    'taxi_kw_mw': 'MW',
+    'taxi_sessions_day': '',
+    'taxi_peak_wait_probability_max': '%',
+    'fleet.piles': 'piles',
+    'fleet.kw_total_mw': 'MW',
+    'demand_cells': '',
+    'demand_points': '',
+    'candidates': '',
+    'pairs': '',
+    'service_radius_m': 'km',
+    'stages': '',
+    'parks': '',
+    'freight_mt': 'Mt/yr',
+    'target_mt': 'Mt/yr',
+    'target_year': 'year',
+    'rail_access_max_m': 'km',
+    'road_access_max_m': 'km',
+    'co2_saved_t': 't/yr',
+    'co2_saved_gross_t': 't/yr',
+    'co2_rail_t': 't/yr',
+    'co2_drayage_t': 't/yr',
+    'co2_delivery_t': 't/yr',
+    'co2_handling_t': 't/yr',
+    'capacity_mt': 'Mt/yr',
+    'logistics.utilisation': '%',
+    'drayage_mean_km': 'km',
+    'drayage_tkm': 't·km/yr',
+    'sources': '',
+    'sources_served': '',
+    'source_freight_mt': 'Mt/yr',
+    'rail_suitable_mt': 'Mt/yr',
+    'existing_parks': '',
+    'park_cost_cny_yr': _CNY_YR,
+    'drayage_cost_cny_yr': _CNY_YR,
+    'rail_shift_value_cny_yr': _CNY_YR,
+    'net_cost_cny_yr': _CNY_YR,
+    'objective_cny_yr': _CNY_YR,
+    'road_access_class': '',
+    'pipes_km': 'km',
+    'heat_delivered_mw': 'MW',
+    'sources_used': '',
+    'loss_share': '%',
+    'co2_avoided_t': 't/yr',
+    'interconnection_km': 'km',
+    'source_link_km': 'km',
+    'required_links': '',
+    'required_links_built': '',
+    'waste_heat_mw': 'MW',
+    'chp_extraction_mw': 'MW',
+    'heat_delivered_gj': 'GJ',
+    'heat_supplied_mw': 'MW',
+    'loss_mw': 'MW',
+    'loss_gj': 'GJ',
+    'season_hours': 'h',
+    'co2_displaced_t': 't/yr',
+    'co2_chp_fuel_t': 't/yr',
+    'co2_grid_t': 't/yr',
+    'heat_pump_mw_e': 'MWe',
+    'sources_available': '',
+    'heat.sources': '',
+    'sinks': '',
+    'sinks_served': '',
+    'demand_mw': 'MW',
+    'unmet_mw': 'MW',
+    'capex_cny': 'CNY',
+    'annual_capex_cny': _CNY_YR,
+    'loss_cost_cny': _CNY_YR,
+    'heat_pump_electricity_cny': _CNY_YR,
+    'chp_fuel_cny': _CNY_YR,
+    'pumping_cny': _CNY_YR,
+    'displaced_heat_value_cny': _CNY_YR,
+    'unmet_penalty_avoided_cny': _CNY_YR,
+    'net_annual_cost_cny': _CNY_YR,
+    'candidate_road_edges': '',
+    'corridor_edges': '',
+    'candidate_links': '',
+    'trunk_candidates': '',
+    'diameter_options': '',
+    'result': '',
+    'violations': '',
+    'conditions': '',
+    'items_with_violations': '',
+    'extra_cost_cny': 'CNY',
 }
+#: What the KPI panel calls each KPI in English, and its unit (from :data:`KPI_UNITS`
+#: and the catalogue). KPIs not listed fall back to :func:`label_unit` (a humanised
+#: name and the unit of its suffix).
+KPI_LABELS: dict[str, tuple[str, str]] = {k: (t(f"kpi.{k}"), u) for k, u in KPI_UNITS.items()}
 #: sections whose numbers are all annual costs (``objective_terms``)
 _COST_SECTIONS = {"objective_terms": _CNY_YR}
 _WORDS = {"nev": "NEV", "nevs": "NEVs", "co2": "CO₂", "chp": "CHP", "dn": "DN", "mip": "MIP",
@@ -535,16 +622,17 @@ def _humanise(name: str) -> str:
     return text[:1].upper() + text[1:] if text else name
 
 
-def kpi_label(key: str, *, section: str = "") -> tuple[str, str]:
+def kpi_label(key: str, *, section: str = "", lang: str = "en") -> tuple[str, str]:
     """A KPI's label and unit for people: ``kw_total_mw`` -> ``("Charging power",
-    "MW")``; ``section`` (``"fleet"``) picks a label meant for that section. Unknown
-    keys fall back to a humanised name and the unit of their suffix."""
-    if f"{section}.{key}" in KPI_LABELS:
-        return KPI_LABELS[f"{section}.{key}"]
+    "MW")`` (``lang="zh"``: ``("充电功率", "MW")``); ``section`` (``"fleet"``) picks a
+    label meant for that section. Unknown keys fall back to a humanised name and the
+    unit of their suffix."""
+    if f"{section}.{key}" in KPI_UNITS:
+        return t(f"kpi.{section}.{key}", lang), KPI_UNITS[f"{section}.{key}"]
     if section in _COST_SECTIONS:
         return _humanise(key), _COST_SECTIONS[section]
-    if key in KPI_LABELS:
-        return KPI_LABELS[key]
+    if key in KPI_UNITS:
+        return t(f"kpi.{key}", lang), KPI_UNITS[key]
     if is_year(key):
         return _humanise(key), "year"
     for suffix, unit in _SUFFIX_UNITS:
@@ -561,15 +649,16 @@ def kpi_label(key: str, *, section: str = "") -> tuple[str, str]:
     return (label if unit else _humanise(key)), unit
 
 
-def format_kpi(key: str, value: Any, *, section: str = "", signed: bool = False) -> str:
+def format_kpi(key: str, value: Any, *, section: str = "", signed: bool = False,
+               lang: str = "en") -> str:
     """A KPI value as text, in the unit of :func:`kpi_label`: shares in %, ``*_m`` in km
     (m below 1 km), years without separators, booleans as yes/no, never float noise
     (:func:`format_number`). ``signed`` adds ``+`` to positive numbers (for changes)."""
     if value is None:
         return "–"
-    unit = kpi_label(key, section=section)[1]
+    unit = kpi_label(key, section=section, lang=lang)[1]
     if isinstance(value, bool | np.bool_):
-        return "yes" if value else "no"
+        return t("ui.yes" if value else "ui.no", lang)
     if not isinstance(value, int | float | np.number):
         return str(value)
     v = float(value)
@@ -579,7 +668,7 @@ def format_kpi(key: str, value: Any, *, section: str = "", signed: bool = False)
     if unit == "year":
         return f"{sign}{v:.0f}"
     if unit == "yes/no":
-        return "yes" if v else "no"
+        return t("ui.yes" if v else "ui.no", lang)
     if unit == "%":
         pct = v * 100 if (abs(v) <= 1.5 or signed) else v
         if abs(pct) < ZERO:
@@ -593,35 +682,39 @@ def format_kpi(key: str, value: Any, *, section: str = "", signed: bool = False)
     if unit == "s":
         return f"{sign}{format_number(v, digits=3)} s"
     text = format_number(v, digits=4)
+    if unit and lang != "en" and has(f"unit.{unit}"):
+        unit = t(f"unit.{unit}", lang)
     return f"{sign}{text} {unit}".rstrip() if unit else f"{sign}{text}"
 
 
-def _group_title(group: str) -> str:
-    return KPI_GROUPS.get(group, _humanise(group))
+def _group_title(group: str, lang: str = "en") -> str:
+    key = f"kpi_group.{group}"
+    return t(key, lang) if has(key) else _humanise(group)
 
 
-def _kpi_rows(kpis: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _kpi_rows(kpis: Mapping[str, Any], lang: str = "en") -> list[dict[str, Any]]:
     groups: list[dict[str, Any]] = []
     for group, values in kpis.items():
         if group == "targets" and isinstance(values, list):
-            groups.insert(0, {"group": "Targets of the plan",
-                              "rows": [_target_row(t) for t in values if isinstance(t, Mapping)]})
+            groups.insert(0, {"group": t("ui.targets", lang),
+                              "rows": [_target_row(x, lang) for x in values
+                                       if isinstance(x, Mapping)]})
         elif isinstance(values, Mapping):
-            groups.append({"group": _group_title(str(group)),
-                           "rows": _scalar_rows(values, section=str(group))})
+            groups.append({"group": _group_title(str(group), lang),
+                           "rows": _scalar_rows(values, section=str(group), lang=lang)})
             # one level of sections (``stage_2030``, ``residential``...) as groups of
             # their own, labelled "(assumed)" where they are assumptions, not plan figures
             for key, section in values.items():
-                rows = (_scalar_rows(section, section=str(key)) if isinstance(section, Mapping)
-                        else [])
+                rows = (_scalar_rows(section, section=str(key), lang=lang)
+                        if isinstance(section, Mapping) else [])
                 if rows:
-                    title = f"{_group_title(str(group))} · {_section_title(str(key))}"
+                    title = f"{_group_title(str(group), lang)} · {_section_title(str(key))}"
                     if is_assumed_section(str(key), section):
-                        title += " (assumed)"
+                        title += t("ui.assumed_suffix", lang)
                     groups.append({"group": title, "rows": rows})
         else:
-            groups.append({"group": "", "rows": [[kpi_label(str(group))[0],
-                                                  format_kpi(str(group), values)]]})
+            groups.append({"group": "", "rows": [[kpi_label(str(group), lang=lang)[0],
+                                                  format_kpi(str(group), values, lang=lang)]]})
     return groups
 
 
@@ -642,19 +735,21 @@ def is_assumed_section(key: str, section: Mapping[str, Any]) -> bool:
     return section.get("source") == "assumption" or key in ASSUMED_SECTIONS
 
 
-def _scalar_rows(values: Mapping[str, Any], *, section: str = "") -> list[list[str]]:
-    return [[_kpi_label(str(k), v, section=section), format_kpi(str(k), v, section=section)]
+def _scalar_rows(values: Mapping[str, Any], *, section: str = "",
+                 lang: str = "en") -> list[list[str]]:
+    return [[_kpi_label(str(k), v, section=section, lang=lang),
+             format_kpi(str(k), v, section=section, lang=lang)]
             for k, v in values.items() if not isinstance(v, Mapping | list)]
 
 
-def _target_row(target: Mapping[str, Any]) -> list[str]:
-    return [str(target.get("text", target.get("id", ""))), format_target(target)]
+def _target_row(target: Mapping[str, Any], lang: str = "en") -> list[str]:
+    return [str(target.get("text", target.get("id", ""))), format_target(target, lang=lang)]
 
 
-def _kpi_label(key: str, value: Any, *, section: str = "") -> str:
+def _kpi_label(key: str, value: Any, *, section: str = "", lang: str = "en") -> str:
     """The row label: ``pipes_km`` -> "Heat pipes"; with "(km)" when the value is text
     that does not already say its unit."""
-    label, unit = kpi_label(key, section=section)
+    label, unit = kpi_label(key, section=section, lang=lang)
     shown = unit and unit not in ("year", "yes/no")
     if shown and isinstance(value, str) and unit not in value:
         return f"{label} ({unit})"
@@ -685,7 +780,7 @@ def _json(data: Any) -> str:
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
-def _page(title: str, data_json: str, *, online: bool) -> str:
+def _page(title: str, data_json: str, *, online: bool, lang: str = "en") -> str:
     from siting.assets import inline_bundle
 
     css, js = inline_bundle()
@@ -698,12 +793,12 @@ def _page(title: str, data_json: str, *, online: bool) -> str:
            f"img-src data: blob:{tiles}; font-src data:; connect-src 'none'; "
            "base-uri 'none'; form-action 'none'; object-src 'none'")
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f"<!DOCTYPE html>\n<html lang=\"{html_lang(lang)}\">\n<head>\n<meta charset=\"utf-8\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
         f"<meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\">\n"
         f"<meta name=\"generator\" content=\"siting {__version__}\">\n"
         f"<title>{html.escape(title)}</title>\n<style>\n{css}\n</style>\n</head>\n<body>\n"
-        "<div id=\"map\"></div>\n<noscript>This map needs JavaScript.</noscript>\n"
+        f"<div id=\"map\"></div>\n<noscript>{html.escape(t('ui.no_js', lang))}</noscript>\n"
         f"<script type=\"application/json\" id=\"siting-data\">{data_json}</script>\n"
         f"<script>{js}</script>\n</body>\n</html>\n")
 

@@ -192,6 +192,7 @@ def plan_map(
     coverage_radius_m: float | None = None,
     plan_id: str | None = None,
     online_basemaps: bool = True,
+    lang: str = "en",
 ) -> Path:
     """Write the plan map ``plan.html`` (atomically) and return its path.
 
@@ -217,6 +218,8 @@ def plan_map(
         plan_id: identifies the plan in downloaded decisions (e.g. the SHA-256 of
             plan.gpkg); by default a digest of the drawn data.
         online_basemaps: offer OpenStreetMap and Tianditu tiles as optional bases.
+        lang: ``"en"`` or ``"zh"``: the language of the page's labels (layer titles,
+            legend, KPI labels, popups; :mod:`siting.i18n`); ids and values unchanged.
 
     Raises:
         InputError: a layer without a CRS, or duplicate ids in a decidable layer.
@@ -226,7 +229,7 @@ def plan_map(
     return write_map(path, map_layers, title=title, subtitle=subtitle, kpis=kpis,
                      attribution=attribution, synthetic=synthetic, basemap=basemap_roads,
                      plan_id=plan_id, online_basemaps=online_basemaps,
-                     bounds_from=bounds_from or None)
+                     bounds_from=bounds_from or None, lang=lang)
 
 
 def region_map(region: Region, path: str | Path, *,
