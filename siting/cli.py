@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenario", type=Path, default=None,
                    help="scenario TOML whose [review] rules apply (default: the Zibo scenario)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: the plan's)")
+    p.add_argument("--lang", choices=["zh", "en"], default=None,
+                   help="page language (default: Chinese for Zibo's plans, else English)")
     p.add_argument("--quiet", action="store_true", help="no info logs")
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     p.set_defaults(func=cmd_review)
@@ -128,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("a", type=Path, metavar="A/plan.gpkg")
     p.add_argument("b", type=Path, metavar="B/plan.gpkg")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: B's folder)")
+    p.add_argument("--lang", choices=["zh", "en"], default=None,
+                   help="page language (default: Chinese for Zibo's plans, else English)")
     p.add_argument("--quiet", action="store_true", help="no info logs")
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     p.set_defaults(func=cmd_diff)
@@ -198,7 +202,7 @@ def cmd_review(args: argparse.Namespace) -> int:
 
     scenario = load_scenario(args.scenario or DEFAULT_SCENARIO)
     result, files = run_review(args.plan, constraints=args.constraints,
-                               rules=scenario.review, out=args.out)
+                               rules=scenario.review, out=args.out, lang=args.lang)
     print(format_review(result))
     print("Wrote: " + ", ".join(str(p) for p in _paths(files)))
     return 0 if result.passed else EXIT_VIOLATIONS
@@ -206,9 +210,10 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from siting.diff import diff_plans, format_diff, write_diff
+    from siting.review import plan_lang
 
     diff = diff_plans(args.a, args.b)
-    files = write_diff(diff, args.out or args.b.parent)
+    files = write_diff(diff, args.out or args.b.parent, lang=args.lang or plan_lang(args.b))
     print(format_diff(diff))
     print("Wrote: " + ", ".join(str(p) for p in _paths(files)))
     return 0

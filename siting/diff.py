@@ -216,8 +216,11 @@ class DiffFiles:
     summary: Path
 
 
-def write_diff(diff: PlanDiff, out_dir: str | Path, *, title: str | None = None) -> DiffFiles:
-    """Write ``diff.html``, ``diff.csv``, ``diff_kpis.csv`` and ``diff_summary.json``."""
+def write_diff(diff: PlanDiff, out_dir: str | Path, *, title: str | None = None,
+               lang: str = "en") -> DiffFiles:
+    """Write ``diff.html``, ``diff.csv``, ``diff_kpis.csv`` and ``diff_summary.json``;
+    ``lang`` (``en``/``zh``) is the language of the page's labels."""
+    from siting.i18n import t
     from siting.maps import MapLayer, write_map
     from siting.maps.recipes import geom_kind
 
@@ -251,13 +254,13 @@ def write_diff(diff: PlanDiff, out_dir: str | Path, *, title: str | None = None)
         table.to_csv(stage / "diff.csv", index=False)
         diff.kpis.to_csv(stage / "diff_kpis.csv", index=False)
         write_json(stage / "diff_summary.json", diff.summary())
-        write_map(stage / "diff.html", layers, title=title or "Plan comparison",
-                  subtitle=subtitle, kpis=kpis, decisions=False,
-                  table={"title": f"Item changes ({len(table)})",
+        write_map(stage / "diff.html", layers, title=title or t("diff.title", lang),
+                  subtitle=subtitle, kpis=kpis, decisions=False, lang=lang,
+                  table={"title": f"{t('diff.items', lang)} ({len(table)})",
                          "columns": ["layer", "id", "change", "changes"],
                          "rows": table[["layer", "id", "change", "changes"]].to_numpy().tolist(),
                          "link": (0, 1, 2),
-                         "empty": "the two plans have the same items"})
+                         "empty": t("diff.empty", lang)})
     return DiffFiles(html=out / "diff.html", csv=out / "diff.csv",
                      kpis_csv=out / "diff_kpis.csv", summary=out / "diff_summary.json")
 

@@ -50,6 +50,17 @@ LANGS: tuple[str, ...] = ("en", "zh")
 
 MESSAGES: dict[str, dict[str, str]] = {
     # ---------------------------------------------------------------- layer titles
+    # ---------------------------------------------------------------- review, diff pages
+    "review.title": {"en": "Compliance review", "zh": "合规审查"},
+    "review.findings": {"en": "Findings", "zh": "审查发现"},
+    "review.violations": {"en": "violations", "zh": "项违规"},
+    "review.conditions": {"en": "conditions", "zh": "项附条件"},
+    "review.pass": {"en": "PASS", "zh": "通过"},
+    "review.fail": {"en": "FAIL", "zh": "未通过"},
+    "review.empty": {"en": "no findings: every check passed", "zh": "无问题：全部审查通过"},
+    "diff.title": {"en": "Plan comparison", "zh": "方案对比"},
+    "diff.items": {"en": "Item changes", "zh": "项目变化"},
+    "diff.empty": {"en": "the two plans have the same items", "zh": "两个方案的项目相同"},
     "layer.charging_stations": {"en": "Charging stations", "zh": "充电站"},
     "layer.charging_demand": {"en": "Charging demand served", "zh": "已服务充电需求"},
     "layer.coverage": {"en": "Coverage", "zh": "服务覆盖范围"},

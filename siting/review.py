@@ -380,12 +380,14 @@ class ReviewFiles:
 def write_review(result: ReviewResult, out_dir: str | Path, *,
                  plan_layers: Mapping[str, gpd.GeoDataFrame],
                  constraints: Mapping[str, gpd.GeoDataFrame],
-                 title: str = "Compliance review", plan_id: str | None = None,
-                 synthetic: Iterable[str] = ()) -> ReviewFiles:
+                 title: str | None = None, plan_id: str | None = None,
+                 synthetic: Iterable[str] = (), lang: str = "en") -> ReviewFiles:
     """Write ``review.html``, ``review.csv`` and ``review_summary.json`` into ``out_dir``.
 
-    All three are staged and moved in together (:func:`siting.io.atomic_dir`).
+    All three are staged and moved in together (:func:`siting.io.atomic_dir`). ``lang``
+    (``en``/``zh``) is the language of the page's labels (:mod:`siting.i18n`).
     """
+    from siting.i18n import t
     from siting.maps import MapLayer, write_map
     from siting.maps.recipes import DrawContext
 
@@ -448,7 +450,7 @@ def write_review(result: ReviewResult, out_dir: str | Path, *,
             style={"radius": 7, "weight": 4, "shape": "line" if kind == "lines" else "point",
                    "color": "#1a7f37"}))
     s = result.summary()
-    verdict = "PASS" if result.passed else "FAIL"
+    verdict = t("review.pass" if result.passed else "review.fail", lang)
     kpis = {"review": {"result": verdict, "violations": s["violations"],
                        "conditions": s["conditions"],
                        "items_with_violations": s["items_with_violations"],
@@ -458,13 +460,14 @@ def write_review(result: ReviewResult, out_dir: str | Path, *,
     with atomic_dir(out, kind="review") as stage:
         table.to_csv(stage / "review.csv", index=False)
         write_json(stage / "review_summary.json", s)
-        write_map(stage / "review.html", layers, title=title,
-                  subtitle=f"{verdict}: {s['violations']} violations, {s['conditions']} "
-                           "conditions", kpis=kpis, synthetic=syn, plan_id=plan_id,
-                  table={"title": f"Findings ({len(table)})",
+        write_map(stage / "review.html", layers, title=title or t("review.title", lang),
+                  subtitle=f"{verdict}: {s['violations']} {t('review.violations', lang)}, "
+                           f"{s['conditions']} {t('review.conditions', lang)}", kpis=kpis,
+                  synthetic=syn, plan_id=plan_id, lang=lang,
+                  table={"title": f"{t('review.findings', lang)} ({len(table)})",
                          "columns": list(FINDING_COLUMNS),
                          "rows": table[list(FINDING_COLUMNS)].to_numpy().tolist(),
-                         "link": (0, 1), "empty": "no findings: every check passed"})
+                         "link": (0, 1), "empty": t("review.empty", lang)})
     return ReviewFiles(html=out / "review.html", csv=out / "review.csv",
                        summary=out / "review_summary.json")
 
@@ -505,12 +508,13 @@ def format_review(result: ReviewResult) -> str:
 
 
 def run_review(plan: str | Path, *, constraints: Sequence[str | Path] = (),
-               rules: ReviewSettings, out: str | Path | None = None
-               ) -> tuple[ReviewResult, ReviewFiles]:
+               rules: ReviewSettings, out: str | Path | None = None,
+               lang: str | None = None) -> tuple[ReviewResult, ReviewFiles]:
     """``cli.py review``: read plan.gpkg and constraints, check, write the outputs.
 
-    ``out`` defaults to the plan's folder. Returns the result (exit 0 when
-    ``result.passed``, else 4) and the files written.
+    ``out`` defaults to the plan's folder; ``lang`` to the plan's own language
+    (:func:`plan_lang`). Returns the result (exit 0 when ``result.passed``, else 4) and
+    the files written.
     """
     plan = Path(plan)
     layers = read_plan(plan)
@@ -519,10 +523,32 @@ def run_review(plan: str | Path, *, constraints: Sequence[str | Path] = (),
     result = review_plan(layers, cons, rules=rules, crs=crs)
     synthetic = {k for k, v in {**layers, **cons}.items()
                  if "synthetic" in v.columns and v["synthetic"].fillna(False).astype(bool).all()}
+    lang = lang or plan_lang(plan)
+    from siting.i18n import t
+
     files = write_review(result, out or plan.parent, plan_layers=layers, constraints=cons,
                          plan_id=plan_id(plan), synthetic=synthetic,
-                         title=f"Compliance review of {plan}")
+                         title=f"{t('review.title', lang)}: {plan}", lang=lang)
     return result, files
+
+
+def plan_lang(plan: str | Path) -> str:
+    """The language a plan's pages default to: Chinese when its ``provenance.json``
+    (beside ``plan.gpkg``) names Zibo's region or scenario, else English."""
+    from siting.i18n import default_lang
+
+    try:
+        prov = json.loads((Path(plan).parent / "provenance.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "en"
+    if not isinstance(prov, dict):
+        return "en"
+    scenario = prov.get("scenario") if isinstance(prov.get("scenario"), dict) else {}
+    meta = scenario.get("scenario", {}) if isinstance(scenario, dict) else {}
+    region = prov.get("region")
+    names = [region.get("name") if isinstance(region, dict) else region,
+             meta.get("name") if isinstance(meta, dict) else None]
+    return default_lang(*names)
 
 
 # ------------------------------------------------------------------ decisions

@@ -410,3 +410,25 @@ def test_diff_ignores_solver_bookkeeping_and_noise(tmp_path: Path) -> None:
     assert list(items["id"]) == ["hp-2"] and items["changes"].iloc[0] == "flow_mw: 40 -> 40.8"
     strict = diff_plans(a, b, rel_tol=1e-9, ignore_columns=())
     assert set(strict.items["id"]) == {"hp-1", "hp-2", "hp-3"}
+
+
+def test_review_and_diff_pages_speak_the_plans_language(plan_dir: Path) -> None:
+    """A plan of Zibo's gets Chinese review and diff pages by default; --lang overrides."""
+    from siting.cli import main
+    from siting.review import plan_lang
+
+    plan = plan_dir / "plan.gpkg"
+    assert plan_lang(plan) == "en"  # no provenance: English
+    (plan_dir / "provenance.json").write_text(
+        json.dumps({"region": "Zibo (demo)", "scenario": {"scenario": {"name": "x"}}}),
+        encoding="utf-8")
+    assert plan_lang(plan) == "zh"
+    assert main(["review", "--plan", str(plan), "--out", str(plan_dir / "rz"),
+                 "--quiet"]) == 4
+    page = (plan_dir / "rz" / "review.html").read_text(encoding="utf-8")
+    assert "合规审查" in page and "审查发现" in page and 'lang="zh-CN"' in page
+    assert main(["review", "--plan", str(plan), "--out", str(plan_dir / "re"), "--lang", "en",
+                 "--quiet"]) == 4
+    assert "合规审查" not in (plan_dir / "re" / "review.html").read_text(encoding="utf-8")
+    assert main(["diff", str(plan), str(plan), "--out", str(plan_dir / "d"), "--quiet"]) == 0
+    assert "方案对比" in (plan_dir / "d" / "diff.html").read_text(encoding="utf-8")
