@@ -143,8 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crs", required=True, metavar="EPSG:CODE",
                    help="target CRS: EPSG:4490 (CGCS2000) or a 3-degree Gauss-Kruger zone, "
                         "EPSG:4548 for Zibo (CM 117E)")
-    p.add_argument("--format", dest="fmt", choices=("gpkg", "shp"), default="gpkg",
-                   help="GeoPackage (one file, QGIS styles) or Shapefiles (one per layer)")
+    p.add_argument("--format", dest="fmt", choices=("gpkg", "shp", "dxf"), default="gpkg",
+                   help="GeoPackage (one file, QGIS styles), Shapefiles (one per layer) or "
+                        "DXF for CAD (geometry on a CAD layer per plan layer)")
     p.add_argument("--encoding", default="UTF-8", metavar="UTF-8|GBK",
                    help="Shapefile attribute encoding, stated in each .cpg (default UTF-8)")
     p.add_argument("--out", type=Path, required=True, help="output folder")

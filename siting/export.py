@@ -198,7 +198,7 @@ def provenance(
 # ------------------------------------------------------------------ export for GIS desktops
 
 #: formats ``cli.py export`` writes
-EXPORT_FORMATS = ("gpkg", "shp")
+EXPORT_FORMATS = ("gpkg", "shp", "dxf")
 #: Shapefile attribute encodings (stated in each layer's ``.cpg``)
 SHP_ENCODINGS = ("UTF-8", "GBK")
 #: a DBF field name holds at most this many bytes
@@ -307,7 +307,9 @@ def export_plan(plan: str | Path, out: str | Path, *, crs: str, fmt: str = "gpkg
                 encoding: str = "UTF-8", styles: StyleWriter | None = None) -> ExportFiles:
     """Reproject every layer of ``plan`` (a plan.gpkg) to ``crs`` and write it to ``out``.
 
-    ``fmt="gpkg"`` writes ``plan_<crs>.gpkg`` (with QGIS styles when ``styles`` is
+    ``fmt="dxf"`` writes ``plan_<crs>.dxf`` for CAD: every feature's geometry, on a
+    CAD layer named after its plan layer (DXF keeps no attributes). ``fmt="gpkg"``
+    writes ``plan_<crs>.gpkg`` (with QGIS styles when ``styles`` is
     given, as ``cli.py export`` does: :func:`siting.styles.write_styles`); ``"shp"`` writes
     a folder ``plan_<crs>_shp/`` with one Shapefile per layer (a layer mixing points,
     lines and polygons becomes one file per kind), each with a ``.cpg`` stating
@@ -356,6 +358,22 @@ def export_plan(plan: str | Path, out: str | Path, *, crs: str, fmt: str = "gpkg
             write_gpkg(stage / f"plan_{tag}.gpkg", projected, crs=target, styles=styles)
             record_layers = {n: {"features": len(f), "file": f"plan_{tag}.gpkg", "layer": n}
                              for n, f in projected.items()}
+        elif fmt == "dxf":  # CAD: geometry with each plan layer as a CAD layer, no attributes
+            parts = [gpd.GeoDataFrame({"Layer": [name] * len(f)}, geometry=f.geometry.values,
+                                      crs=target)
+                     for name, f in projected.items() if len(f)]
+            cad = pd.concat(parts, ignore_index=True) if parts else None
+            if cad is not None:
+                cad = cad[cad.geometry.notna() & ~cad.geometry.is_empty]
+                cad = cad[~cad.geom_type.isin(["GeometryCollection"])]
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    gpd.GeoDataFrame(cad, geometry="geometry", crs=target).to_file(
+                        stage / f"plan_{tag}.dxf", driver="DXF", engine="pyogrio")
+            record_layers = {n: {"features": len(f), "file": f"plan_{tag}.dxf",
+                                 "cad_layer": n} for n, f in projected.items() if len(f)}
+            record_layers["note"] = {"text": "DXF holds geometry and CAD layer names only; "
+                                             "the attributes are in the GeoPackage export"}
         else:
             folder = stage / f"plan_{tag}_shp"
             folder.mkdir()

@@ -158,3 +158,16 @@ def test_mixed_geometry_layer_splits_into_one_shapefile_per_kind(tmp_path):
     names = {p.name for p in result.files}
     assert {"sites_points.shp", "sites_polygons.shp", "sites_points.cpg", "fields.csv"} <= names
     assert (tmp_path / "x" / "plan_epsg4548_shp" / "sites_points.cpg").read_text() == "UTF-8\n"
+
+
+def test_export_dxf_puts_each_plan_layer_on_its_own_cad_layer(small_plan, tmp_path):
+    from siting.review import read_plan
+
+    out = tmp_path / "cad"
+    assert main(["export", "--plan", str(small_plan), "--crs", "EPSG:4548", "--format", "dxf",
+                 "--out", str(out), "--quiet"]) == 0
+    cad = gpd.read_file(out / "plan_epsg4548.dxf")
+    plan = {n: len(f) for n, f in read_plan(small_plan).items() if len(f)}
+    assert cad["Layer"].value_counts().to_dict() == plan
+    x = cad.geometry.representative_point().x
+    assert x.between(500_000, 600_000).all()  # Gauss-Kruger CM 117E, no zone prefix
