@@ -24,7 +24,7 @@ import geopandas as gpd
 import pandas as pd
 
 from siting.config import DEFAULT_SCENARIO, Scenario, load_scenario, scenario_assumptions
-from siting.errors import InputError
+from siting.errors import InfeasibleError, InputError
 from siting.io import atomic_dir, write_json
 from siting.models.base import SolverOptions
 from siting.planners import ItemDecisions, PlannerOutput, solver_options
@@ -281,6 +281,19 @@ def load(scenario_path: Path | None) -> Scenario:
     return load_scenario(scenario_path or DEFAULT_SCENARIO)
 
 
+def preflight(region: Region, demand: gpd.GeoDataFrame, scenario: Scenario,
+              specs: Sequence[Any]) -> None:
+    """Every chosen planner's cheap capacity checks, before any solve: every problem
+    found is reported at once (:class:`~siting.errors.InfeasibleError`, exit 2)."""
+    problems = [p for spec in specs if spec.preflight is not None
+                for p in spec.preflight(region, demand, scenario)]
+    if problems:
+        body = "\n".join(f"  - {p}" for p in problems)
+        raise InfeasibleError(f"the scenario's targets cannot be met in region "
+                              f"{region.name!r} ({len(problems)} problem(s)):\n{body}",
+                              constraint="preflight")
+
+
 def check_planner_layers(region: Region, planners: Sequence[str]) -> None:
     """Raise one :class:`InputError` listing every layer the chosen planners lack."""
     from siting.registry import planner_specs
@@ -468,6 +481,7 @@ def make_plan(scenario: Scenario, source: RegionSource | Region = RegionSource()
         scenario, source, progress=progress)
     check_planner_layers(region, [s.name for s in specs])
     demand = region_demand(region, scenario)
+    preflight(region, demand, scenario, specs)
     outputs: dict[str, PlannerOutput] = {}
     for spec in specs:
         logger.info("planning %s", spec.name)

@@ -267,6 +267,10 @@ class PlannerSpec:
     layers: tuple[LayerSpec, ...]
     requires: tuple[tuple[str, ...], ...] = ()
     targets: Callable[[Mapping[str, Any], Scenario], tuple[Target, ...]] | None = None
+    #: cheap capacity checks run for every chosen planner before any solves:
+    #: ``preflight(region, demand, scenario) -> [problem, ...]`` (each names the target
+    #: and the shortfall); see :func:`siting.pipeline.preflight`
+    preflight: Callable[[Region, gpd.GeoDataFrame, Scenario], list[str]] | None = None
 
     def __post_init__(self) -> None:
         decidable = [spec.name for spec in self.layers if spec.decidable]

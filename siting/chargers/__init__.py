@@ -15,7 +15,7 @@ KPIs), ``layers`` (layer declarations and review rules), ``planner`` (the contra
 """
 
 from siting.chargers.layers import LAYERS
-from siting.chargers.planner import plan_chargers
+from siting.chargers.planner import charger_preflight, plan_chargers
 from siting.chargers.problem import ChargerProblem, ChargerSolution, PileType
 from siting.chargers.solve import solve_chargers
 from siting.chargers.targets import charger_targets
@@ -25,4 +25,5 @@ __all__ = ["PLANNER", "ChargerProblem", "ChargerSolution", "PileType", "plan_cha
            "solve_chargers"]
 
 PLANNER = PlannerSpec(name="chargers", title="Charging piles", plan=plan_chargers,
-                      layers=LAYERS, targets=charger_targets, requires=(("pois", "land_use"),))
+                      layers=LAYERS, targets=charger_targets, requires=(("pois", "land_use"),),
+                      preflight=charger_preflight)

@@ -67,3 +67,30 @@ def plan_chargers(region: Region, demand: gpd.GeoDataFrame, scenario: Scenario, 
     kpis["checked"] = True
     return PlannerOutput(name="chargers", layers=layers, kpis=kpis, result=solution.result,
                          notes=inputs.notes)
+
+
+def charger_preflight(region: Region, demand: gpd.GeoDataFrame, scenario: Scenario
+                      ) -> list[str]:
+    """Before any solve: can the 2025 piles serve the NEVs at best? Every pile in the
+    largest station its type allows, in the lightest busiest hour the arrival profiles
+    give (Erlang-C pools, so that is each pile's most). A shortfall in NEVs."""
+    from siting.chargers.inputs import ChargerParams
+
+    c = scenario.chargers
+    params = ChargerParams.from_settings(c)
+    share = params.peak_share or {}
+    best = 0.0
+    for pt, kinds in ((params.slow, ("residential", "public")), (params.fast, ("fast",))):
+        m = min(c.max_piles_per_station, max(t.max_piles for t in c.site_types.values()))
+        peak = min((share[k] for k in kinds), default=1.0 / c.operating_hours)
+        scale = 1.0 / (peak * c.operating_hours)
+        best = max(best, float(pt.capacity(m)) / m * scale)
+    sessions = float(demand["ev_sessions_day"].sum()) if "ev_sessions_day" in demand else 0.0
+    most = best * c.piles_2025
+    if sessions > most * (1 + 1e-9):
+        per = c.sessions_per_nev_day
+        return [f"chargers.nev_2025 = {c.nev_2025:,}: {sessions:,.0f} charging sessions a day "
+                f"but {c.piles_2025:,} piles serve at most {most:,.0f} at the service level "
+                f"({most / per:,.0f} NEVs): short {(sessions - most) / per:,.0f} NEVs; raise "
+                f"chargers.piles_2025 or lower chargers.nev_2025"]
+    return []

@@ -14,7 +14,7 @@ rules), ``planner`` (the contract).
 """
 
 from siting.logistics.layers import LAYERS
-from siting.logistics.planner import plan_logistics
+from siting.logistics.planner import logistics_preflight, plan_logistics
 from siting.logistics.problem import LogisticsProblem
 from siting.logistics.solve import LogisticsSolution, solve_logistics
 from siting.logistics.targets import logistics_targets
@@ -25,4 +25,5 @@ __all__ = ["PLANNER", "LogisticsProblem", "LogisticsSolution", "plan_logistics",
 
 PLANNER = PlannerSpec(name="logistics", title="Green logistics parks", plan=plan_logistics,
                       layers=LAYERS, targets=logistics_targets,
-                      requires=(("rail_stations", "rail_lines"), ("industrial_zones",)))
+                      requires=(("rail_stations", "rail_lines"), ("industrial_zones",)),
+                      preflight=logistics_preflight)

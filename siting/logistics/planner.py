@@ -163,3 +163,30 @@ def plan_logistics(region: Region, demand: gpd.GeoDataFrame | None, scenario: Sc
              *((road_note,) if road_note else ()))
     return PlannerOutput(name="logistics", layers=layers, kpis=kpis, result=result,
                          notes=notes)
+
+
+def logistics_preflight(region: Region, demand: gpd.GeoDataFrame | None, scenario: Scenario
+                        ) -> list[str]:
+    """Before any solve: the parks' capacity and the rail-suitable freight of the
+    region's industry against the freight target (each a shortfall in Mt/yr)."""
+    settings = scenario.logistics
+    target = settings.target_mt()
+    problems = []
+    capacity = settings.parks * settings.park_capacity_mt
+    if capacity < target - 1e-9:
+        problems.append(
+            f"logistics.freight_mt_2025: {settings.parks} parks x {settings.park_capacity_mt:g} "
+            f"Mt/yr hold {capacity:g} Mt/yr, short {target - capacity:.3g} Mt/yr of the "
+            f"{target:.3g} Mt/yr target; raise logistics.parks or park_capacity_mt")
+    if "industrial_zones" in region.layers and len(region.layers["industrial_zones"]):
+        src = freight_sources(region.layer("industrial_zones"), crs=region.crs,
+                              rail_share_max=settings.rail_share_max,
+                              rail_share_default=settings.rail_share_default,
+                              what="region layer 'industrial_zones'")
+        shiftable = float(src["shiftable_mt"].sum())
+        if shiftable < target - 1e-9:
+            problems.append(
+                f"logistics.freight_mt_2025: the industrial zones' rail-suitable freight is "
+                f"{shiftable:.3g} Mt/yr, short {target - shiftable:.3g} Mt/yr of the "
+                f"{target:.3g} Mt/yr target; lower the target or give the zones' tonnage")
+    return problems
