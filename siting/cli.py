@@ -119,8 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenario", type=Path, default=None,
                    help="scenario TOML whose [review] rules apply (default: the Zibo scenario)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: the plan's)")
-    p.add_argument("--lang", choices=["zh", "en"], default=None,
-                   help="page language (default: Chinese for Zibo's plans, else English)")
+    _lang_arg(p)
     p.add_argument("--quiet", action="store_true", help="no info logs")
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     p.set_defaults(func=cmd_review)
@@ -130,8 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("a", type=Path, metavar="A/plan.gpkg")
     p.add_argument("b", type=Path, metavar="B/plan.gpkg")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: B's folder)")
-    p.add_argument("--lang", choices=["zh", "en"], default=None,
-                   help="page language (default: Chinese for Zibo's plans, else English)")
+    _lang_arg(p)
     p.add_argument("--quiet", action="store_true", help="no info logs")
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     p.set_defaults(func=cmd_diff)

@@ -177,7 +177,7 @@ def _retire(target: Path, kind: str, written: list[str]) -> None:
     """Update ``target``'s manifest for a ``kind`` run that wrote ``written``; remove the
     files earlier runs listed that no longer belong (see :func:`atomic_dir`)."""
     path = target / MANIFEST
-    runs = _read_runs(target)
+    runs = read_runs(target)
     owning = kind in OWNING_KINDS
     old = {f for k, files in runs.items() if (owning or k == kind) and isinstance(files, list)
            for f in files if isinstance(f, str)}
@@ -196,7 +196,8 @@ def _retire(target: Path, kind: str, written: list[str]) -> None:
 LOCK = ".siting.lock"
 
 
-def _read_runs(target: Path) -> dict[str, Any]:
+def read_runs(target: Path) -> dict[str, Any]:
+    """The runs ``target``'s manifest lists (kind -> files); empty when it has none."""
     try:
         runs = json.loads((target / MANIFEST).read_text(encoding="utf-8")).get("runs", {})
     except (OSError, ValueError, AttributeError):
@@ -208,9 +209,9 @@ def _check_owner(target: Path, kind: str) -> None:
     """A ``plan`` folder takes no ``region`` run and the other way round (exit 2)."""
     if kind not in OWNING_KINDS:
         return
-    other = sorted(k for k in _read_runs(target) if k in OWNING_KINDS and k != kind)
+    other = sorted(k for k in read_runs(target) if k in OWNING_KINDS and k != kind)
     if other:
-        files = ", ".join(_read_runs(target)[other[0]][:4])
+        files = ", ".join(read_runs(target)[other[0]][:4])
         raise InputError(
             f"output folder {target} holds a {other[0]} run ({files}); a {kind} run would "
             f"mix with it. Choose another --out (e.g. {target}-{kind}), or delete the folder")

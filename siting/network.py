@@ -21,6 +21,7 @@ bounds ``metres`` of the reported path; ``cutoff_min`` optionally bounds ``minut
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import math
@@ -52,8 +53,12 @@ __all__ = ["NetworkCosts", "graph_arrays", "network_costs", "snap_points"]
 Weight = Literal["length", "travel_time"]
 _WEIGHTS: tuple[str, ...] = ("length", "travel_time")
 _CACHE_VERSION = 1
-#: this module's own source, hashed into every cache key: changed code, fresh results
-_CODE = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+
+
+@functools.cache
+def _code_hash() -> str:
+    """This module's own source, hashed into every cache key: changed code, fresh results."""
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
 # bytes per (source row × graph node) of the dense per-chunk arrays: distances (8),
 # predecessors (4), compact positions (4), the reached mask (1), rounded up. Arrays
 # over the *reached* cells come on top and scale with the cutoff, not with n.
@@ -537,7 +542,7 @@ def network_costs(
         time_m, length_m = _csr_pair(len(nodes), u, v, time_s, length)
 
     key = digest(
-        "network_costs", _CACHE_VERSION, _CODE, weight, float(cutoff_m), cutoff_min,
+        "network_costs", _CACHE_VERSION, _code_hash(), weight, float(cutoff_m), cutoff_min,
         length_m.indptr.tobytes(), length_m.indices.tobytes(), length_m.data.tobytes(),
         time_m.data.tobytes(), src_pos.tobytes(), tgt_pos.tobytes(),
     )

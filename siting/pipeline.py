@@ -547,12 +547,15 @@ def check_fewer_planners(out: Path, planners: Sequence[str]) -> None:
     """Refuse to replace a plan of more planners with this one (see :meth:`Plan.write`)."""
     import json
 
+    from siting.io import read_runs
+
+    if "plan" not in read_runs(out):
+        return
     try:
         kpis = json.loads((out / "kpis.json").read_text(encoding="utf-8"))
-        runs = json.loads((out / ".siting-outputs.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return
-    if "plan" not in runs.get("runs", {}) or not isinstance(kpis, dict):
+    if not isinstance(kpis, dict):
         return
     from siting.registry import PLANNERS
 

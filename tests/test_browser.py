@@ -495,6 +495,26 @@ def review_and_diff(tmp_path_factory: Any) -> dict[str, Path]:
     return {"review": review, "diff": diff}
 
 
+def _region_in_view(p: Any) -> bool:
+    """Whether the four corners of the page's region lie inside the map."""
+    return bool(p.js("""(() => {
+        const m = window.siting.map, s = m.getSize();
+        const b = JSON.parse(document.getElementById('siting-data').textContent).bounds;
+        return [[b[0][0], b[0][1]], [b[1][0], b[1][1]], [b[0][0], b[1][1]], [b[1][0], b[0][1]]]
+          .map(c => m.latLngToContainerPoint(c))
+          .every(pt => pt.x >= -1 && pt.y >= -1 && pt.x <= s.x + 1 && pt.y <= s.y + 1);
+    })()"""))
+
+
+def _assert_panels_apart(boxes: list[tuple[str, Any]], map_box: Any, label: object) -> None:
+    """Every panel (but the table) inside the map, and no two panels overlapping."""
+    for i, (sa, a) in enumerate(boxes):
+        if sa != ".siting-table":
+            assert a[3] <= map_box[3] + 0.5 and a[2] <= map_box[2] + 0.5, (sa, a, map_box)
+        for sb, b in boxes[i + 1:]:
+            assert not _overlap(a, b), (label, sa, a, sb, b)
+
+
 PANELS = (".siting-title", ".siting-kpis", ".siting-decisions", ".siting-legend",
           ".leaflet-control-layers", ".leaflet-control-scale", ".leaflet-control-attribution",
           ".leaflet-control-zoom", ".siting-table")
@@ -508,14 +528,7 @@ def test_review_and_diff_fit_the_region_and_panels_never_overlap(
     p = open_page(review_and_diff[which], size=size)
     assert p.errors == [] and p.external == []
     # the whole region, in the map left above the table
-    inside = p.js("""(() => {
-        const m = window.siting.map, s = m.getSize();
-        const b = JSON.parse(document.getElementById('siting-data').textContent).bounds;
-        return [[b[0][0], b[0][1]], [b[1][0], b[1][1]], [b[0][0], b[1][1]], [b[1][0], b[0][1]]]
-          .map(c => m.latLngToContainerPoint(c))
-          .every(pt => pt.x >= -1 && pt.y >= -1 && pt.x <= s.x + 1 && pt.y <= s.y + 1);
-    })()""")
-    assert inside
+    assert _region_in_view(p)
     (table,) = _rects(p, ".siting-table")
     (map_box,) = _rects(p, "#map")
     assert map_box[3] <= table[1] + 1                            # the map ends at the table
@@ -523,11 +536,7 @@ def test_review_and_diff_fit_the_region_and_panels_never_overlap(
     assert {sel for sel, _ in boxes} >= {".siting-kpis", ".siting-legend", ".siting-title"}
     if which == "review":
         assert ".siting-decisions" in {sel for sel, _ in boxes}
-    for i, (sa, a) in enumerate(boxes):
-        if sa != ".siting-table":
-            assert a[3] <= map_box[3] + 0.5 and a[2] <= map_box[2] + 0.5, (sa, a, map_box)
-        for sb, b in boxes[i + 1:]:
-            assert not _overlap(a, b), (which, size, sa, a, sb, b)
+    _assert_panels_apart(boxes, map_box, (which, size))
     assert _not_blank(p.page.screenshot()) > 10
     if which == "diff":
         kpis = p.js("document.querySelector('.siting-kpis').textContent")
@@ -539,19 +548,9 @@ def test_plan_page_fits_the_region_and_panels_never_overlap(
         open_page: Any, plan_html: Path, size: tuple[int, int]) -> None:
     p = open_page(plan_html, size=size)
     assert p.errors == [] and p.external == []
-    inside = p.js("""(() => {
-        const m = window.siting.map, s = m.getSize();
-        const b = JSON.parse(document.getElementById('siting-data').textContent).bounds;
-        return [[b[0][0], b[0][1]], [b[1][0], b[1][1]], [b[0][0], b[1][1]], [b[1][0], b[0][1]]]
-          .map(c => m.latLngToContainerPoint(c))
-          .every(pt => pt.x >= -1 && pt.y >= -1 && pt.x <= s.x + 1 && pt.y <= s.y + 1);
-    })()""")
-    assert inside
+    assert _region_in_view(p)
     (map_box,) = _rects(p, "#map")
     boxes = [(sel, r) for sel in PANELS for r in _rects(p, sel)]
     assert {sel for sel, _ in boxes} >= {".siting-kpis", ".siting-legend", ".siting-title"}
-    for i, (sa, a) in enumerate(boxes):
-        assert a[3] <= map_box[3] + 0.5 and a[2] <= map_box[2] + 0.5, (sa, a, map_box)
-        for sb, b in boxes[i + 1:]:
-            assert not _overlap(a, b), (size, sa, a, sb, b)
+    _assert_panels_apart(boxes, map_box, size)
     assert _not_blank(p.page.screenshot()) > 10

@@ -512,18 +512,25 @@ def _check_nev_target(pb: ChargerProblem, c: ChargerSettings) -> None:
         per_pile = pb.site_capacity(t, room) / np.maximum(room, 1)
         best = max(best, float(per_pile.max()))
     target = int(pb.piles[0]) + int(pb.existing.sum())
-    most = best * target
-    need = float(pb.demand[0].sum())
-    if need > most * (1 + 1e-9):
-        per = c.sessions_per_nev_day
-        raise InfeasibleError(
-            f"chargers.nev_2025 = {c.nev_2025:,}: {need:,.0f} charging sessions a day "
-            f"({per:g} per NEV) but {target:,} public piles serve at most {most:,.0f} at the "
-            f"service level (P(wait > {c.max_wait_minutes:g} min) <= {c.wait_probability:g} "
-            f"in the busiest hour), i.e. {most / per:,.0f} NEVs: short "
-            f"{(need - most) / per:,.0f} NEVs. Raise chargers.piles_2025, or lower "
-            f"chargers.nev_2025 or sessions_per_nev_day", constraint="nev_2025",
-            shortfall=(need - most) / per)
+    short = nev_shortfall(float(pb.demand[0].sum()), best * target, target, c)
+    if short is not None:
+        raise InfeasibleError(short[0], constraint="nev_2025", shortfall=short[1])
+
+
+def nev_shortfall(sessions: float, most: float, piles: int, c: ChargerSettings
+                  ) -> tuple[str, float] | None:
+    """The message and the shortfall in NEVs when ``piles`` piles, serving at most
+    ``most`` sessions a day, cannot take the ``sessions`` of ``chargers.nev_2025``;
+    ``None`` when they can. Used before solving (the pre-flight) and by the inputs."""
+    if sessions <= most * (1 + 1e-9):
+        return None
+    per = c.sessions_per_nev_day
+    short = (sessions - most) / per
+    return (f"chargers.nev_2025 = {c.nev_2025:,}: {sessions:,.0f} charging sessions a day "
+            f"({per:g} per NEV) but {piles:,} piles serve at most {most:,.0f} at the service "
+            f"level (P(wait > {c.max_wait_minutes:g} min) <= {c.wait_probability:g} in the "
+            f"busiest hour), i.e. {most / per:,.0f} NEVs: short {short:,.0f} NEVs. Raise "
+            f"chargers.piles_2025, or lower chargers.nev_2025 or sessions_per_nev_day"), short
 
 
 def fleet_plan(region: Region, sites: gpd.GeoDataFrame, scenario: Scenario

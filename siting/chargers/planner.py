@@ -74,7 +74,7 @@ def charger_preflight(region: Region, demand: gpd.GeoDataFrame, scenario: Scenar
     """Before any solve: can the 2025 piles serve the NEVs at best? Every pile in the
     largest station its type allows, in the lightest busiest hour the arrival profiles
     give (Erlang-C pools, so that is each pile's most). A shortfall in NEVs."""
-    from siting.chargers.inputs import ChargerParams
+    from siting.chargers.inputs import ChargerParams, nev_shortfall
 
     c = scenario.chargers
     params = ChargerParams.from_settings(c)
@@ -86,11 +86,5 @@ def charger_preflight(region: Region, demand: gpd.GeoDataFrame, scenario: Scenar
         scale = 1.0 / (peak * c.operating_hours)
         best = max(best, float(pt.capacity(m)) / m * scale)
     sessions = float(demand["ev_sessions_day"].sum()) if "ev_sessions_day" in demand else 0.0
-    most = best * c.piles_2025
-    if sessions > most * (1 + 1e-9):
-        per = c.sessions_per_nev_day
-        return [f"chargers.nev_2025 = {c.nev_2025:,}: {sessions:,.0f} charging sessions a day "
-                f"but {c.piles_2025:,} piles serve at most {most:,.0f} at the service level "
-                f"({most / per:,.0f} NEVs): short {(sessions - most) / per:,.0f} NEVs; raise "
-                f"chargers.piles_2025 or lower chargers.nev_2025"]
-    return []
+    short = nev_shortfall(sessions, best * c.piles_2025, c.piles_2025, c)
+    return [] if short is None else [short[0]]
