@@ -541,15 +541,28 @@ def fleet_plan(region: Region, sites: gpd.GeoDataFrame, scenario: Scenario
     Depots and hubs are the candidate sites of type ``bus_depot`` and
     ``transport_hub`` (on the demo: the district seats and railway stations), with
     vehicles split by district population (:func:`siting.chargers.fleet.plan_fleet`).
+    A region with neither (OSM often tags no bus depot) uses the largest candidate of
+    each district instead (most room, then id), and the plan's notes say so.
     """
     f = scenario.fleet
     if f.buses <= 0 and f.taxis <= 0:
         return None
     points = sites[sites["site_type"].isin(["bus_depot", "transport_hub"])]
+    stand_in = not len(points) and len(sites)
+    if stand_in:
+        ranked = sites.assign(room=sites["max_piles"] - sites["existing_piles"]).sort_values(
+            ["district", "room", "id"], ascending=[True, False, True], kind="stable")
+        points = ranked.drop_duplicates("district")
     points = points[["id", "district", "name", "geometry"]].reset_index(drop=True)
     weights = {str(k): float(v) for k, v in
                region.districts.set_index("name")["population"].items()} \
         if "population" in region.districts.columns else \
         {str(k): 1.0 for k in region.districts["name"]}
-    return plan_fleet(depots=points, hubs=points, weights_by_district=weights, fleet=f,
+    plan = plan_fleet(depots=points, hubs=points, weights_by_district=weights, fleet=f,
                       chargers=scenario.chargers, districts=region.districts.to_crs(region.crs))
+    if stand_in:
+        note = (f"no bus depot or transport hub among the candidates: the fleets' depots and "
+                f"hubs stand at the largest candidate of each district ({len(points)})")
+        logger.warning("chargers: %s", note)
+        plan = replace(plan, notes=(*plan.notes, note))
+    return plan

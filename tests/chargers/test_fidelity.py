@@ -122,3 +122,28 @@ def test_an_unreachable_nev_target_fails_before_solving_with_the_shortfall() -> 
     best = max(FAST.table[6], SLOW.table[6]) / 6 * 4  # 4 piles at the best per-pile rate
     assert err.value.shortfall == pytest.approx((2e6 - best) / c.sessions_per_nev_day)
     _check_nev_target(toy(), c)  # 6 sessions a day: fine
+
+
+def test_a_region_without_depots_or_hubs_uses_its_largest_candidates() -> None:
+    """OSM often tags no bus depot: the largest candidate of each district stands in."""
+    from types import SimpleNamespace
+
+    from shapely.geometry import box
+
+    from siting.chargers.inputs import fleet_plan
+
+    scenario = load_scenario().replace(**{"fleet.buses": 10, "fleet.taxis": 10})
+    districts = gpd.GeoDataFrame({"name": ["A", "B"], "population": [100, 100]},
+                                 geometry=[box(0, 0, 1000, 1000), box(1000, 0, 2000, 1000)],
+                                 crs="EPSG:32650")
+    sites = gpd.GeoDataFrame({
+        "id": ["a1", "a2", "b1"], "site_type": ["mall", "public_parking", "fuel_station"],
+        "district": ["A", "A", "B"], "name": None, "max_piles": [40, 60, 12],
+        "existing_piles": [0, 0, 0]},
+        geometry=[Point(100, 100), Point(200, 200), Point(1500, 500)], crs="EPSG:32650")
+    plan = fleet_plan(SimpleNamespace(districts=districts, crs="EPSG:32650"), sites, scenario)
+    assert plan is not None
+    built = plan.sites[plan.sites["piles"] > 0]
+    assert set(built.geometry.x) <= {200.0, 1500.0}  # a2 (60 piles) in A, b1 in B
+    assert any("largest candidate of each district" in n for n in plan.notes)
+    assert plan.kpis()["bus_charged_share"] == 1.0
