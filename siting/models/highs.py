@@ -12,9 +12,11 @@ import logging
 import math
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +27,53 @@ from siting.models.raw import RawSolution, effective_abs_gap, finish
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["HighsLP", "highs_version", "safe_lp_bound", "solve_highs"]
+__all__ = ["HighsLP", "guard_slack_s", "highs_version", "run_guarded", "safe_lp_bound",
+           "solve_highs"]
+
+
+def guard_slack_s(time_limit_s: float) -> float:
+    """How far past its time limit a HiGHS run may go before it is cancelled: the
+    larger of 1 s and 5% of the limit (the stated slack of every time-limited solve)."""
+    return max(1.0, 0.05 * time_limit_s)
+
+
+def run_guarded(h: object, time_limit_s: float | None) -> float:
+    """``h.run()``, cancelled at ``time_limit_s`` plus :func:`guard_slack_s` at the latest.
+
+    HiGHS checks its own ``time_limit`` between steps only, and a step can be long (a
+    root-node cut round or sub-MIP ran 15 s on a 4.8 s limit): a watchdog thread then
+    cancels the run through highspy's user interrupt, which HiGHS polls inside simplex,
+    interior point and MIP. A cancelled run ends as ``kInterrupt`` (a time limit to the
+    callers), keeping any solution found. Returns the seconds the run took; a run still
+    past the slack (HiGHS did not reach a polling point) is logged as a WARNING.
+    """
+    t0 = time.perf_counter()
+    if time_limit_s is None or not math.isfinite(time_limit_s):
+        h.run()  # type: ignore[attr-defined]
+        return time.perf_counter() - t0
+    slack = guard_slack_s(time_limit_s)
+    stop = threading.Event()
+
+    def interrupt(event: Any) -> None:  # HiGHS keeps the flag between runs: always set it
+        event.interrupt(stop.is_set())
+
+    hooks = (h.cbSimplexInterrupt, h.cbIpmInterrupt, h.cbMipInterrupt)  # type: ignore[attr-defined]
+    for hook in hooks:
+        hook += interrupt
+    watchdog = threading.Timer(time_limit_s + slack, stop.set)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        h.run()  # type: ignore[attr-defined]
+    finally:
+        watchdog.cancel()
+        for hook in hooks:
+            hook -= interrupt
+    seconds = time.perf_counter() - t0
+    if seconds > time_limit_s + 2 * slack:
+        logger.warning("HiGHS ran %.1f s on a %.1f s time limit: it could not be cancelled "
+                       "sooner", seconds, time_limit_s)
+    return seconds
 
 
 @contextlib.contextmanager
@@ -124,12 +172,13 @@ def solve_highs(model: LinearModel, options: SolverOptions, *, time_limit_s: flo
         sol.col_value = np.asarray(start, dtype=np.float64).tolist()
         sol.value_valid = True
         h.setSolution(sol)
-    h.run()
+    run_guarded(h, time_limit_s)
     ms = h.getModelStatus()
     if ms == highspy.HighsModelStatus.kUnboundedOrInfeasible:
         # presolve could not tell which; the plain solver can
-        h.setOptionValue("presolve", "off")
-        h.run()
+        h.setOptionValue("presolve", "off")  # HiGHS's time_limit counts both runs
+        run_guarded(h, None if time_limit_s is None else
+                    max(1e-3, time_limit_s - (time.perf_counter() - t0)))
         ms = h.getModelStatus()
     seconds = time.perf_counter() - t0
     info = h.getInfo()
@@ -214,7 +263,7 @@ def safe_lp_bound(model: LinearModel, opts: SolverOptions, *,
     h.setOptionValue("run_crossover", "off")
     if time_limit_s is not None:
         h.setOptionValue("time_limit", float(max(time_limit_s, 1e-3)))
-    h.run()
+    run_guarded(h, None if time_limit_s is None else max(time_limit_s, 1e-3))
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None
     pi = np.asarray(h.getSolution().row_dual, dtype=np.float64)

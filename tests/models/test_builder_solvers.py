@@ -235,3 +235,48 @@ def test_highs_lp_warm_resolve_after_bound_change() -> None:
     lp.set_bounds(np.array([0]), np.array([0.0]), np.array([0.0]))
     assert lp.solve(time_limit_s=None) is Status.INFEASIBLE
     assert lp.solve(time_limit_s=None, objective_bound=-1.0) is Status.INFEASIBLE
+
+
+# ----------------------------------------------------------------- the deadline guard
+
+
+def _market_split(m: int = 6, n: int = 60, seed: int = 0):  # type: ignore[no-untyped-def]
+    """A market-split instance (Cornuejols and Dawande): m equality rows over n binaries,
+    each row's right side half its coefficients' sum. Branch and bound needs far more
+    than seconds on it, so a solve with no time limit of its own runs on."""
+    import highspy
+
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 100, (m, n))
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    for _ in range(n):
+        h.addVar(0.0, 1.0)
+    h.changeColsIntegrality(n, np.arange(n, dtype=np.int32),
+                            np.array([highspy.HighsVarType.kInteger] * n))
+    for row, rhs in zip(a, a.sum(axis=1) // 2, strict=True):
+        h.addRow(float(rhs), float(rhs), n, np.arange(n, dtype=np.int32), row.astype(float))
+    return h
+
+
+def test_the_watchdog_cancels_a_highs_run_that_ignores_its_limit() -> None:
+    # HiGHS is given no time limit of its own here (as when it overruns one at a long
+    # root step): the guard alone must stop it at the limit plus the stated slack
+    import highspy
+
+    from siting.models.highs import guard_slack_s, run_guarded
+
+    h = _market_split()
+    seconds = run_guarded(h, 0.2)
+    assert h.getModelStatus() == highspy.HighsModelStatus.kInterrupt
+    assert seconds >= 0.2  # not cancelled before the limit and its slack
+    assert guard_slack_s(0.2) == 1.0 and guard_slack_s(600.0) == 30.0
+    # the guard leaves nothing behind: the same object runs again, to its own limit
+    assert not any(len(cb.callbacks) for cb in (h.cbSimplexInterrupt, h.cbIpmInterrupt,
+                                                h.cbMipInterrupt))
+    # (not stopped at once by a leftover cancel; whichever limit comes first ends it:
+    # HiGHS's own overran 0.3 s by more than the slack here)
+    h.setOptionValue("time_limit", h.getRunTime() + 0.3)  # HiGHS counts every run
+    assert run_guarded(h, 0.3) >= 0.3
+    assert h.getModelStatus() in (highspy.HighsModelStatus.kTimeLimit,
+                                  highspy.HighsModelStatus.kInterrupt)
