@@ -511,12 +511,28 @@ def make_plan(scenario: Scenario, source: RegionSource | Region = RegionSource()
         extra["decisions_file"] = {"path": str(decisions), "sha256": file_sha256(decisions)}
     prov = provenance(
         region=region, scenario=scenario, scenario_path=scenario_path, layers=layers,
-        solvers={name: (o.result.summary() if o.result is not None else None)
-                 for name, o in outputs.items()},
+        solvers={name: solver_record(o) for name, o in outputs.items()},
         extra=extra)
     radius = scenario.chargers.service_radius_m if "chargers" in outputs else None
     return Plan(region=region, scenario=scenario, outputs=outputs, kpis=kpis, provenance=prov,
                 metric_layers=layers, radius_m=radius)
+
+
+def solver_record(output: PlannerOutput) -> dict[str, Any] | None:
+    """A planner's solver figures for ``provenance.json``: the solver's summary, with
+    the planner's own ``status`` where that says more (what was proven, e.g. heat's
+    optimum over its candidate routes, or that there was nothing to plan) and the
+    scope of the proof (``proven_over``, ``nothing_to_plan``) when the planner gives
+    one. ``None`` when nothing was solved and the planner says nothing either."""
+    told = {k: output.kpis[k] for k in ("proven_over", "nothing_to_plan")
+            if k in output.kpis}
+    if output.result is None:
+        return {"status": output.kpis["status"], **told} if "status" in output.kpis \
+            else None
+    record = output.result.summary()
+    if "status" in output.kpis:
+        record["status"] = output.kpis["status"]
+    return {**record, **told}
 
 
 def _solver_options(scenario: Scenario, solver: str | SolverOptions | None,

@@ -48,7 +48,16 @@ from siting.region import Region
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PIPE_COLUMNS", "SINK_COLUMNS", "SOURCE_COLUMNS", "heat_outputs"]
+__all__ = ["NOTHING_TO_PLAN", "OPTIMAL_ON_ROUTES", "PIPE_COLUMNS", "SINK_COLUMNS",
+           "SOURCE_COLUMNS", "heat_outputs"]
+
+#: the ``status`` KPI of a proven optimum: proven over the candidate routes that
+#: :func:`~siting.heat.graph.reduce_network` keeps (a stated restriction), not over
+#: every road of the region; ``proven_over`` says which networks those are
+OPTIMAL_ON_ROUTES = "optimal_on_candidate_routes"
+#: the ``status`` KPI when there was nothing to solve (no usable source or no zone);
+#: ``nothing_to_plan`` says why, and no gap is reported
+NOTHING_TO_PLAN = "nothing_to_plan"
 
 PIPE_COLUMNS = ("id", "link", "seq", "kind", "dn", "flow_mw", "loss_mw", "length_m",
                 "cost_cny", "red_line_m", "from_node", "to_node", "locked", "synthetic")
@@ -278,6 +287,20 @@ def heat_energy(inst: HeatInstance, supply_mw: np.ndarray, delivered_mw: float,
             "co2_avoided_t": displaced - fuel - grid}
 
 
+def _proven_scope(status: str, h: Any) -> dict[str, str]:
+    """What a heat solve proves: the model is the region's roads restricted to candidate
+    routes, so "optimal" is an optimum over those networks only (its gap too)."""
+    scope = (f"networks whose pipes follow the {h.corridor_routes} shortest or "
+             f"alternative road route(s) (detour at most {h.corridor_detour:.0%}) of each "
+             f"source-zone pair within {h.max_link_m / 1000:g} km, and trunks between zone "
+             f"networks within {h.interconnection_max_m / 1000:g} km; one pipe diameter per "
+             f"road chain without branches")
+    out = {"proven_over": scope}
+    if status == "optimal":
+        out["status"] = OPTIMAL_ON_ROUTES
+    return out
+
+
 def _kpis(inst: HeatInstance, sol: HeatSolution | None, pipes: gpd.GeoDataFrame,
           sources: gpd.GeoDataFrame, sinks: gpd.GeoDataFrame,
           scenario: Scenario) -> dict[str, Any]:
@@ -302,8 +325,12 @@ def _kpis(inst: HeatInstance, sol: HeatSolution | None, pipes: gpd.GeoDataFrame,
     }
     if sol is not None:
         kpis.update(solver_kpis(sol.result))
-    else:
-        kpis.update(status="optimal", mip_gap=0.0, solve_seconds=0.0, solver=None)
+        kpis.update(_proven_scope(kpis["status"], h))
+    else:  # nothing was solved, so nothing was proven: say why there was nothing
+        why = next((n.removeprefix("nothing to plan: ") for n in inst.notes
+                    if n.startswith("nothing to plan")), "no heat network to plan")
+        kpis.update(status=NOTHING_TO_PLAN, mip_gap=None, solve_seconds=0.0, solver=None,
+                    nothing_to_plan=why)
     by_kind = pipes.groupby("kind")["length_m"].sum() / 1000.0 if len(pipes) else pd.Series()
     required = inst.problem.required if inst.problem is not None else ()
     kpis.update({

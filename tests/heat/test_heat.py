@@ -18,6 +18,7 @@ from siting.heat.inputs import HeatEconomics, heat_sources, heat_zones, prepare_
 from siting.heat.outputs import PIPE_COLUMNS, SINK_COLUMNS, SOURCE_COLUMNS
 from siting.heat.problem import PipeCatalogue
 from siting.heat.solve import solve_heat
+from siting.pipeline import solver_record
 from siting.planners import ItemDecisions, solver_options
 
 CRS = "EPSG:32650"
@@ -45,7 +46,12 @@ def test_demo_plan_meets_the_contract(planned, zibo):
         assert set(cols) <= set(layer.columns)
         assert layer["id"].is_unique
     assert set(out.kpis) >= KPI_CONTRACT
-    assert out.kpis["status"] == "optimal"
+    # an optimum over the candidate routes, not over every road: the status says so
+    assert out.kpis["status"] == "optimal_on_candidate_routes"
+    assert "shortest or alternative road route" in out.kpis["proven_over"]
+    record = solver_record(out)  # provenance.json says the same as kpis.json
+    assert record["status"] == "optimal_on_candidate_routes" and record["solver"] == "highs"
+    assert record["proven_over"] == out.kpis["proven_over"]
     assert out.kpis["mip_gap"] <= 0.01
     assert out.kpis["pipes_km"] > 0 and out.kpis["heat_delivered_mw"] > 0
     assert 0 < out.kpis["loss_share"] < 0.05
@@ -123,7 +129,7 @@ def test_reviewer_decisions_forbid_and_lock_pipes(planned, zibo, scenario):
     out = plan_heat(region, demand, scenario, decisions=ItemDecisions(rejected=frozenset({
         reject})))
     assert reject not in set(out.layers["heat_pipes"]["id"])
-    assert out.kpis["status"] == "optimal"
+    assert out.kpis["status"] == "optimal_on_candidate_routes"
     # lock a road edge the plan did not use, next to a used source's road node
     inst = prepare_heat(region, demand, scenario)
     used_ids = set(pipes["id"])
@@ -198,7 +204,13 @@ def test_no_usable_source_gives_an_empty_plan(zibo, scenario):
     nothing = nothing.replace(**{"heat.required_links": []})
     out = plan_heat(region, demand, nothing)
     assert len(out.layers["heat_pipes"]) == 0 and len(out.layers["heat_sources"]) == 0
-    assert out.kpis["heat_delivered_mw"] == 0 and out.kpis["status"] == "optimal"
+    # nothing was solved, so nothing is called optimal and no gap is claimed
+    assert out.kpis["heat_delivered_mw"] == 0 and out.kpis["status"] == "nothing_to_plan"
+    assert out.kpis["mip_gap"] is None and out.result is None
+    assert out.kpis["nothing_to_plan"] == "no usable heat source"
+    assert "proven_over" not in out.kpis
+    assert solver_record(out) == {"status": "nothing_to_plan",
+                                  "nothing_to_plan": "no usable heat source"}
     assert any("no usable heat source" in n for n in out.notes)
 
 
