@@ -43,8 +43,9 @@ def _region_args(p: argparse.ArgumentParser) -> None:
                      help='place name to download through osmnx (online), e.g. "Zibo, China"')
     p.add_argument("--boundary", type=Path, metavar="FILE",
                    help="boundary layer (GeoPackage, Shapefile, GeoJSON; any CRS)")
-    p.add_argument("--population", type=Path, metavar="FILE.tif",
-                   help="population raster (GeoTIFF, any CRS)")
+    p.add_argument("--population", type=Path, metavar="FILE.tif|N",
+                   help="population raster (GeoTIFF, any CRS), or a number: the region's "
+                        "total population (as --population-total)")
     p.add_argument("--population-total", type=float, metavar="N",
                    help="total population when no raster is given (scales the proxy)")
     from siting.pipeline import CONSTRAINT_LAYERS, PLANNER_LAYERS  # the one list of names
@@ -301,8 +302,20 @@ def _source(args: argparse.Namespace):  # -> RegionSource
             raise InputError(f"--layer {name}=...: given twice ({constraints[name]} and "
                              f"{path}); give each layer once (merge the files first)")
         constraints[name] = Path(path)
+    population, total = args.population, args.population_total
+    if population is not None and not population.exists():
+        number = str(population).replace(",", "").replace("_", "")
+        try:
+            value = float(number)
+        except ValueError:
+            value = None
+        if value is not None:  # --population 80000: a head count, not a file
+            if total is not None:
+                raise InputError(f"--population {population} and --population-total "
+                                 f"{total:g}: both give the total population; give one")
+            population, total = None, value
     return RegionSource(osm=args.osm, place=args.place, boundary=args.boundary,
-                        population=args.population, population_total=args.population_total,
+                        population=population, population_total=total,
                         constraints=constraints)
 
 

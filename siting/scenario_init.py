@@ -69,7 +69,11 @@ def scaled_scenario_text(text: str, *, population: int, name: str, crs: str,
     out: list[str] = []
     section = ""
     skip_table = False
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines()):
+        if number == 0 and line.startswith("#"):
+            out.append(f"# Siting scenario for {name}: the Zibo carbon-peak plan's targets "
+                       f"scaled by population (python cli.py init).")
+            continue
         head = _SECTION.match(line)
         if head:
             section = head.group(1).strip()
@@ -99,7 +103,9 @@ def scaled_scenario_text(text: str, *, population: int, name: str, crs: str,
             out.append(f"{key} = {int(population)}   # the region's population (raster, "
                        f"--population-total or the road-density proxy)")
         elif path == "scenario.name":
-            out.append(f'{key} = "{name} (scaled from the Zibo plan)"   # label on maps')
+            # the name labels maps; no "Zibo" in it, so the region's pages stay in English
+            out.append(f'{key} = "{name}"   # label on maps (targets scaled from the Zibo '
+                       f'plan, see description)')
         elif path == "scenario.description":
             out.append(f'{key} = "Targets of the Zibo carbon-peak plan scaled to {name} by '
                        f'population; every assumption kept from the Zibo scenario"')

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.resources
+from pathlib import Path
 
 import pytest
 
@@ -33,6 +34,11 @@ def test_targets_scale_by_population_and_say_so(tmp_path) -> None:
         key = path.split(".")[-1]
         line = next(ln for ln in text.splitlines() if ln.startswith(f"{key} ="))
         assert "[scaled from Zibo by population x 0.1]" in line, line
+    # the region's own name and header: its pages are not taken for Zibo's (Chinese)
+    from siting.i18n import default_lang
+
+    assert out.scenario.name == "Tenthtown" and default_lang("Tenthtown", out.scenario.name) == "en"
+    assert text.splitlines()[0].startswith("# Siting scenario for Tenthtown: the Zibo")
 
 
 def test_a_bad_population_is_refused_and_nothing_is_written(tmp_path) -> None:
@@ -76,3 +82,26 @@ def test_the_scenario_crs_is_validated(crs: str, match: str) -> None:
 
     with pytest.raises(ConfigError, match=rf"scenario.crs: .*{match}"):
         load_scenario().replace(**{"scenario.crs": crs})
+
+
+def test_population_takes_a_head_count_as_well_as_a_raster(tmp_path) -> None:
+    # `--population 80000` (what the command reads) is a total, not a file name
+    import argparse
+
+    from siting.cli import _source
+
+    def source(**kw):  # type: ignore[no-untyped-def]
+        base = dict(osm=Path("region.osm.pbf"), place=None, boundary=None, population=None,
+                    population_total=None, constraint=[])
+        return _source(argparse.Namespace(**{**base, **kw}))
+
+    got = source(population=Path("80,000"))
+    assert got.population is None and got.population_total == 80_000
+    raster = tmp_path / "80000"  # a file of that name is still the raster
+    raster.write_bytes(b"")
+    got = source(population=raster)
+    assert got.population == raster and got.population_total is None
+    with pytest.raises(InputError, match=r"--population 5000 and --population-total 6000: "
+                                         r"both give the total population"):
+        source(population=Path("5000"), population_total=6000.0)
+    assert source(population=Path("pop.tif")).population == Path("pop.tif")  # checked later
