@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["diagnose_infeasible", "diagnose_piles", "whole_piles"]
+__all__ = ["diagnose_infeasible", "diagnose_piles", "diagnose_reach", "whole_piles"]
 
 _TOL = 1e-6
 
@@ -298,9 +298,45 @@ def whole_piles(pb: ChargerProblem, *, time_limit_s: float | None = None) -> np.
     return _slack_check(pb, pb.slots(), integer=True, time_limit_s=time_limit_s)
 
 
+def diagnose_reach(pb: ChargerProblem) -> None:
+    """With ``reach_all``: every covered demand point needs a site within reach that can
+    open in the first stage, i.e. an existing station, or a site that can take one pile
+    within its substation's first-stage headroom. Raises :class:`InfeasibleError` naming
+    how many points have none and the substations at fault; returns otherwise (a
+    necessary condition only: the points may still compete for the same headroom)."""
+    if not pb.reach_all or pb.headroom_kw.size == 0:
+        return
+    c = pb.costs
+    slots = pb.slots()
+    kw = np.minimum(np.where(slots[0] > 0, pb.slow.kw, np.inf),
+                    np.where(slots[1] > 0, pb.fast.kw, np.inf))  # its lightest pile
+    sub = pb.substation
+    head = np.where(sub >= 0, pb.headroom_kw[0][np.maximum(sub, 0)], np.inf)
+    openable = (pb.existing > 0) | (head >= kw - 1e-6)
+    clients = pb.reach_clients()
+    ok = np.bincount(c.client, weights=openable[c.site].astype(float),
+                     minlength=c.n_clients) > 0
+    bad = clients[~ok[clients]]
+    if not bad.size:
+        return
+    near = np.isin(c.client, bad)
+    full = sorted({int(k) for k in sub[c.site[near]] if k >= 0})
+    where = ", ".join(f"substation {k} ({max(float(pb.headroom_kw[0][k]), 0.0):,.1f} kW left)"
+                      for k in full[:5])
+    _fail(pb, f"{bad.size} demand point(s) must have an open station within reach in the "
+              f"first stage (the reach rule, chargers.reach_fill), but every candidate within "
+              f"reach of them draws on a substation without headroom for one pile: {where}"
+              f"{' ...' if len(full) > 5 else ''}; raise those substations' headroom, lower "
+              f"what is held on them before the plan (other planners' loads, reservations), "
+              f"or add candidates that other substations feed",
+          constraint="reach", shortfall=float(bad.size))
+
+
 def diagnose_infeasible(pb: ChargerProblem, *, time_limit_s: float | None = None) -> None:
     """After a solver proved the model infeasible: name the constraint and the shortfall
-    (:func:`whole_piles`). Always raises :class:`InfeasibleError`."""
+    (:func:`diagnose_reach`, then :func:`whole_piles`). Always raises
+    :class:`InfeasibleError`."""
+    diagnose_reach(pb)
     found = whole_piles(pb, time_limit_s=time_limit_s)
     if found is None:
         raise InfeasibleError(

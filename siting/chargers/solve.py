@@ -530,7 +530,10 @@ def solve_chargers(problem: ChargerProblem, solver: SolverOptions | str | None =
     if method not in ("auto", "exact", "relax"):
         raise InputError(f"{problem.name}.solve: method={method!r}; use 'auto', 'exact' "
                          f"or 'relax'")
+    from siting.chargers.diagnose import diagnose_reach
+
     problem.check()
+    diagnose_reach(problem)  # a point no site in reach can serve: no solve needed to tell
     if method == "exact" or (method == "auto" and
                              problem.exact_size() <= EXACT_MAX_COLUMNS):
         return solve_exact(problem, opts, extra_constraints)

@@ -17,10 +17,12 @@ from siting.chargers.inputs import (
     _reserve,
     peak_scale,
 )
+from siting.chargers.problem import ChargerProblem
 from siting.chargers.queueing import capacity_table, wait_exceed_probability
 from siting.chargers.solve import solve_chargers
 from siting.config import load_scenario
 from siting.errors import InfeasibleError
+from siting.models.base import SolverOptions
 
 
 def test_peak_scale_is_one_over_peak_share_times_hours() -> None:
@@ -147,3 +149,25 @@ def test_a_region_without_depots_or_hubs_uses_its_largest_candidates() -> None:
     assert set(built.geometry.x) <= {200.0, 1500.0}  # a2 (60 piles) in A, b1 in B
     assert any("largest candidate of each district" in n for n in plan.notes)
     assert plan.kpis()["bus_charged_share"] == 1.0
+
+
+def test_reach_against_a_full_substation_is_named_before_solving() -> None:
+    """Client 0 reaches only site 0, on substation 0 with 5 kW left: less than one slow
+    pile (7 kW). With the reach rule no plan exists; without it the client is unmet."""
+    from siting.chargers.diagnose import diagnose_reach
+
+    base = dict(n_clients=2, n_sites=2, demand=[[1.0, 1.0]], piles=[2], slow=SLOW, fast=FAST,
+                max_piles=[4, 4], fast_ok=[False, False], station_cost=[100.0, 100.0],
+                unmet_cost=1e4, substation=[0, 1], headroom_kw=[5.0, 1e6])
+    costs = (np.array([0, 1]), np.array([0, 1]), np.array([10.0, 10.0]))
+    pb = ChargerProblem.from_costs(costs, reach_all=True, **base)  # type: ignore[arg-type]
+    with pytest.raises(InfeasibleError, match=r"1 demand point\(s\) must have an open "
+                                              r"station within reach .* substation 0 \(5.0 "
+                                              r"kW left\)") as err:
+        diagnose_reach(pb)
+    assert err.value.constraint == "reach" and err.value.shortfall == 1
+    with pytest.raises(InfeasibleError, match="substation 0"):
+        solve_chargers(pb, SolverOptions(time_limit_s=30))
+    relaxed = ChargerProblem.from_costs(costs, reach_all=False, **base)  # type: ignore[arg-type]
+    diagnose_reach(relaxed)  # nothing to say
+    assert solve_chargers(relaxed, SolverOptions(time_limit_s=30)).result.status.has_solution
