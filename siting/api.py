@@ -34,7 +34,8 @@ def plan(scenario: Scenario | str | os.PathLike[str] | None = None, *,
          solver: str | SolverOptions | None = None,
          out: str | os.PathLike[str] | None = None,
          time_limit_s: float | None = None,
-         progress: bool = False) -> Plan:
+         progress: bool = False,
+         joint: bool | None = None) -> Plan:
     """Plan chargers, logistics parks and waste-heat pipes for a region.
 
     Args:
@@ -54,6 +55,8 @@ def plan(scenario: Scenario | str | os.PathLike[str] | None = None, *,
             ``kpis.json``, ``provenance.json``) are also written there, atomically.
         time_limit_s: time limit per planner (default: the scenario's).
         progress: show progress bars.
+        joint: plan the chargers with the other planners on one grid and one land
+            (default: the scenario's ``[joint] enabled``; see :mod:`siting.joint`).
 
     Returns:
         The :class:`~siting.pipeline.Plan`: ``kpis``, ``layers`` (EPSG:4326),
@@ -75,7 +78,7 @@ def plan(scenario: Scenario | str | os.PathLike[str] | None = None, *,
     result = make_plan(scenario, _source(region), planners=planners,
                        decisions=Path(decisions) if decisions is not None else None,
                        solver=solver, time_limit_s=time_limit_s, scenario_path=path,
-                       progress=progress)
+                       progress=progress, joint=joint)
     if out is not None:
         result.write(Path(out))
     return result

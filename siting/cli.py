@@ -234,6 +234,10 @@ def _plan_args(p: argparse.ArgumentParser) -> None:
                    help="MIP solver (default: the scenario's, highs)")
     p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
                    help="time limit per planner (default: the scenario's)")
+    p.add_argument("--joint", action=argparse.BooleanOptionalAction, default=None,
+                   help="plan chargers with heat and logistics on one grid (substation "
+                        "headroom) and one land, and compare with the planners one after "
+                        "another (default: the scenario's [joint] enabled, true)")
     _lang_arg(p)
     p.add_argument("--decisions", type=Path, default=None, metavar="FILE",
                    help="reviewer decisions (decisions.geojson from plan.html/review.html): "
@@ -269,13 +273,25 @@ def cmd_plan(args: argparse.Namespace) -> int:
     source = _source(args)
     plan = siting.plan(args.scenario, region=source, planners=args.planners,
                        decisions=args.decisions, solver=args.solver,
-                       time_limit_s=args.time_limit, progress=not args.quiet)
+                       time_limit_s=args.time_limit, progress=not args.quiet,
+                       joint=args.joint)
     lang = args.lang or ("zh" if source.is_demo else plan.lang)  # Chinese for Zibo
     files = plan.write(out, lang=lang)
     print(text("cli.plan_for", lang, region=plan.region.name) + ", ".join(plan.outputs))
     for name in plan.outputs:
         shown = {k: v for k, v in plan.kpis[name].items() if not isinstance(v, dict | list)}
         print(f"  {name}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in shown.items()))
+    joint = plan.kpis.get("joint")
+    if joint:
+        print(f"  joint ({joint['status']}, gap {_fmt(joint['mip_gap'])}): substations over "
+              f"headroom {joint['overloaded_substations']} (planners one after another: "
+              f"{joint['overloaded_substations_sequential']}, "
+              f"{_fmt(joint['overload_mw_sequential'])} MW); parcels wanted twice "
+              f"{joint['land_conflicts']} (one after another: "
+              f"{joint['land_conflicts_sequential']}); extra cost "
+              f"{_fmt(joint['extra_cost_cny_yr'])} CNY/yr")
+        for key, (before, after) in joint.get("given_up", {}).items():
+            print(f"    {key}: {_fmt(before)} one after another -> {_fmt(after)} joint")
     print(targets_table(plan.kpis.get("targets", []), lang=lang))
     print(text("cli.wrote", lang) + ", ".join(str(p) for p in files))
     return 0

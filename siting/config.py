@@ -376,6 +376,25 @@ class FleetSettings(_Section):
         return self
 
 
+class JointSettings(_Section):
+    """How the planners share the grid and the land (``plan --joint``; see
+    :mod:`siting.joint`).
+
+    ``enabled``: plan jointly whenever the charger planner runs with another one.
+    ``park_mw_per_mt``: a logistics park's electric peak (truck charging and yard
+    equipment) per Mt/yr of throughput. ``heat_pump_coincidence``: the share of the heat
+    pumps' MW_e that coincides with the charging peak. ``park_radius_m``: the radius of
+    the land a park takes round its site, where no charging station may stand and no
+    heat source may be (a disc of ``pi r^2``). Loads go to the nearest substation with
+    headroom in a straight line, as the charger planner assigns its stations.
+    """
+
+    enabled: bool = True
+    park_mw_per_mt: NonNeg = 1.0
+    heat_pump_coincidence: Share = 1.0
+    park_radius_m: NonNeg = 500.0
+
+
 class ReviewSettings(_Section):
     station_red_line_buffer_m: NonNeg = 0.0
     park_water_buffer_m: NonNeg = 500.0
@@ -394,6 +413,7 @@ class Scenario(_Section):
     logistics: LogisticsSettings
     heat: HeatSettings
     fleet: FleetSettings = FleetSettings()
+    joint: JointSettings = JointSettings()
     review: ReviewSettings = ReviewSettings()
 
     @property

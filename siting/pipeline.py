@@ -15,7 +15,7 @@ import logging
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -456,8 +456,13 @@ class PlanRun:
 def make_plan(scenario: Scenario, source: RegionSource | Region = RegionSource(), *,
               planners: Sequence[str] | None = None, decisions: Path | None = None,
               solver: str | SolverOptions | None = None, time_limit_s: float | None = None,
-              scenario_path: Path | None = DEFAULT_SCENARIO, progress: bool = False) -> Plan:
+              scenario_path: Path | None = DEFAULT_SCENARIO, progress: bool = False,
+              joint: bool | None = None) -> Plan:
     """Run the planners on one region and return the :class:`Plan`, in memory.
+
+    ``joint`` (default: ``[joint] enabled``): when the charger planner runs with another
+    one, plan them on one grid and one land (:mod:`siting.joint`); ``kpis["joint"]``
+    then compares the joint plan with the planners run one after another.
 
     ``source`` is where the region comes from (the embedded Zibo demo by default) or a
     :class:`~siting.region.Region` already built. Decisions are read and checked
@@ -488,6 +493,17 @@ def make_plan(scenario: Scenario, source: RegionSource | Region = RegionSource()
         outputs[spec.name] = spec.plan(region, demand, scenario,
                                        decisions=per_planner[spec.name], solver=options,
                                        progress=progress)
+    joint_kpis = None
+    if "chargers" in outputs and len(outputs) > 1:  # they share the grid and the land
+        from siting.joint import plan_jointly
+
+        replan = {spec.name: partial(spec.plan, region, demand, scenario, solver=options,
+                                     progress=progress)
+                  for spec in specs if spec.name in ("chargers", "heat", "logistics")}
+        report = plan_jointly(outputs, scenario=scenario, crs=region.crs, replan=replan,
+                              decisions=per_planner,
+                              enabled=scenario.joint.enabled if joint is None else joint)
+        outputs, joint_kpis = report.outputs, report.kpis
     layers = region_layers(region, extra={"demand_cells": demand},
                            names=(*CONTEXT_LAYERS, "demand_cells"))
     for output in outputs.values():
@@ -500,6 +516,8 @@ def make_plan(scenario: Scenario, source: RegionSource | Region = RegionSource()
                for target in spec.targets(outputs[spec.name].kpis, scenario)]
     kpis: dict[str, Any] = {"targets": targets}
     kpis.update({name: dict(output.kpis) for name, output in outputs.items()})
+    if joint_kpis is not None:
+        kpis["joint"] = joint_kpis
     for target in targets:
         if not target["met"]:
             logger.warning("target %s not met: %s (%s %s, achieved %s)", target["id"],
@@ -507,6 +525,8 @@ def make_plan(scenario: Scenario, source: RegionSource | Region = RegionSource()
                            target["achieved"])
     extra: dict[str, Any] = {"planners": list(outputs),
                              **scenario_assumption_record(scenario, scenario_path)}
+    if joint_kpis is not None:
+        extra["joint"] = {k: joint_kpis[k] for k in ("status", "mip_gap", "method", "steps")}
     if decisions is not None:
         extra["decisions_file"] = {"path": str(decisions), "sha256": file_sha256(decisions)}
     prov = provenance(

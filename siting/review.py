@@ -174,12 +174,54 @@ def review_plan(plan_layers: Mapping[str, gpd.GeoDataFrame],
         row["violations"] = int((hits["severity"] == "violation").sum())
         row["conditions"] = int((hits["severity"] == "condition").sum())
         checks.append({**row, "status": "fail" if row["violations"] else "pass"})
+    subs = plan_layers.get("substations")
+    if subs is not None and {"load_mw", "headroom_mw"} <= set(subs.columns):
+        grid = _grid_findings(_metric(subs, crs, what="plan layer 'substations'"))
+        found.append(grid)
+        row = {"rule": "substation_load", "item_layer": "substations",
+               "constraint": "headroom", "text": SUBSTATION_RULE, "items_checked": len(subs),
+               "violations": len(grid), "conditions": 0}
+        checks.append({**row, "status": "fail" if len(grid) else "pass"})
+    found = [f for f in found if len(f)]
     findings = (pd.concat(found, ignore_index=True) if found else _empty_findings(crs))
     findings = gpd.GeoDataFrame(findings, geometry="geometry", crs=crs)
     logger.info("review: %d violations, %d conditions over %d rules", len(
         findings[findings["severity"] == "violation"]),
         int((findings["severity"] == "condition").sum()), len(checks))
     return ReviewResult(findings=findings, checks=pd.DataFrame(checks), crs=crs)
+
+
+#: the grid rule: every substation's combined new load within its headroom
+SUBSTATION_RULE = ("a substation's new load (chargers, reservations, heat pumps, logistics "
+                   "parks) stays within its headroom, in every stage")
+_LOAD_PARTS = (("charger_mw", "chargers"), ("reserved_mw", "reserved"),
+               ("heat_pump_mw", "heat pumps"), ("logistics_mw", "parks"))
+
+
+def _grid_findings(subs: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """One violation per substation and stage whose ``load_mw`` exceeds ``headroom_mw``
+    (the layer rounds to kW: 1 kW of slack), with the load's parts in the detail."""
+    rows = []
+    for tag, year in (("", "2025"), ("_2030", "2030")):
+        if f"load_mw{tag}" not in subs.columns or f"headroom_mw{tag}" not in subs.columns:
+            continue
+        load = pd.to_numeric(subs[f"load_mw{tag}"], errors="coerce").fillna(0.0)
+        head = pd.to_numeric(subs[f"headroom_mw{tag}"], errors="coerce").fillna(np.inf)
+        for i in map(int, np.flatnonzero((load - head).to_numpy() > 1e-3)):
+            parts = ", ".join(f"{label} {float(subs[c + tag].iloc[i]):,.2f}"
+                              for c, label in _LOAD_PARTS if c + tag in subs.columns)
+            rows.append({
+                "item_layer": "substations", "item_id": _item_id(subs, i),
+                "item_name": _item_name(subs, i), "constraint": "headroom",
+                "rule": "substation_load", "severity": "violation", "overlap_m2": 0.0,
+                "overlap_m": 0.0, "distance_m": 0.0, "buffer_m": 0.0, "extra_cost_cny": 0.0,
+                "detail": f"{year}: load {float(load.iloc[i]):,.2f} MW ({parts}) over "
+                          f"headroom {float(head.iloc[i]):,.2f} MW by "
+                          f"{float(load.iloc[i] - head.iloc[i]):,.2f} MW",
+                "geometry": subs.geometry.iloc[i]})
+    if not rows:
+        return _empty_findings(subs.crs)
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=subs.crs)
 
 
 def _apply(rule: Rule, items: gpd.GeoDataFrame, parts: gpd.GeoSeries) -> gpd.GeoDataFrame:

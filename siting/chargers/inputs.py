@@ -420,7 +420,8 @@ def _check_reserve(headroom: np.ndarray, substations: gpd.GeoDataFrame,
         name = substations.iloc[k].get("name_zh") if "name_zh" in substations.columns else None
         label = name if isinstance(name, str) and name else f"substation {k}"
         lines.append(f"{label}: {reserved_kw[0, k] / 1000:,.2f} MW held back for fleet "
-                     f"depots and reserved residential communities, headroom "
+                     f"depots, reserved residential communities and other planners' loads, "
+                     f"headroom "
                      f"{(headroom[0, k] + reserved_kw[0, k]) / 1000:,.2f} MW")
     raise InfeasibleError(
         f"substation headroom: {worst.size} substation(s) cannot hold the loads reserved "
@@ -434,6 +435,8 @@ def _check_reserve(headroom: np.ndarray, substations: gpd.GeoDataFrame,
 def charger_inputs(region: Region, demand: gpd.GeoDataFrame, scenario: Scenario, *,
                    decisions: ItemDecisions = NO_DECISIONS,
                    sites: gpd.GeoDataFrame | None = None,
+                   grid_loads: gpd.GeoDataFrame | None = None,
+                   exclude: gpd.GeoDataFrame | None = None,
                    progress: bool = False) -> ChargerInputs:
     """The Region path: make candidates, then :func:`from_geodataframes`.
 
@@ -443,6 +446,11 @@ def charger_inputs(region: Region, demand: gpd.GeoDataFrame, scenario: Scenario,
     rules) and, with ``chargers.reach_fill``, township service centres wherever demand has
     none within reach (:func:`siting.chargers.sites.reach_candidates`). The demand layer
     needs ``ev_sessions_day``, ``nev`` and ``district`` (:func:`siting.demand.demand_cells`).
+
+    Joint planning (:mod:`siting.joint`) passes ``grid_loads``, other planners' electric
+    loads (points with ``kw``), held on their nearest substation's headroom before the
+    plan as the fleet's are, and ``exclude``, land other planners take (polygons): no
+    candidate in it, unless a reviewer approved it (a note says so).
 
     Raises:
         InputError: a bad demand layer or decisions, unknown district names in
@@ -454,6 +462,8 @@ def charger_inputs(region: Region, demand: gpd.GeoDataFrame, scenario: Scenario,
     notes: list[str] = []
     if sites is None:
         sites = candidate_sites(region, c, seed=scenario.seed, review=scenario.review)
+        if exclude is not None and len(exclude):  # before the reach fill, which fills
+            sites = _outside(sites, exclude, decisions, notes)  # what that leaves bare
         if c.reach_fill:
             nodes, _ = snap_points(region.graph, cells.geometry.representative_point(),
                                    what="layer 'demand_cells'")
@@ -462,11 +472,15 @@ def charger_inputs(region: Region, demand: gpd.GeoDataFrame, scenario: Scenario,
                                  minlength=uniq.size)
             extra = reach_candidates(region, sites, list(uniq), weight, c,
                                      review=scenario.review)
+            if exclude is not None and len(exclude) and len(extra):
+                extra = _outside(extra, exclude, decisions, notes)
             if len(extra):
                 notes.append(f"{len(extra)} township service centres added as candidates "
                              f"where demand had no candidate within "
                              f"{c.service_radius_m:,.0f} m (chargers.reach_fill)")
                 sites = pd.concat([sites, extra], ignore_index=True)
+    elif exclude is not None and len(exclude):
+        sites = _outside(sites, exclude, decisions, notes)
     params = ChargerParams.from_settings(c)
     subs = region.layers.get("substations")
     if subs is not None and len(subs):
@@ -489,6 +503,13 @@ def charger_inputs(region: Region, demand: gpd.GeoDataFrame, scenario: Scenario,
                      f"{float(loads['kw'].sum()) / 1000:,.1f} MW of it held on their "
                      f"substations' headroom, depots at fleet.depot_peak_coincidence); the "
                      f"public stations share the rest")
+    if grid_loads is not None and len(grid_loads):
+        extra_loads = grid_loads[["kw", "geometry"]].to_crs(region.crs)
+        loads = extra_loads if loads is None else pd.concat(
+            [loads[["kw", "geometry"]], extra_loads], ignore_index=True)
+        notes.append(f"{float(extra_loads['kw'].sum()) / 1000:,.1f} MW of other planners' "
+                     f"loads (heat pumps, logistics parks) held on their substations' "
+                     f"headroom (joint plan)")
     out = from_geodataframes(
         demand, sites, region.graph, params=params,
         substations=subs if subs is not None and len(subs) else None,
@@ -531,6 +552,20 @@ def nev_shortfall(sessions: float, most: float, piles: int, c: ChargerSettings
             f"level (P(wait > {c.max_wait_minutes:g} min) <= {c.wait_probability:g} in the "
             f"busiest hour), i.e. {most / per:,.0f} NEVs: short {short:,.0f} NEVs. Raise "
             f"chargers.piles_2025, or lower chargers.nev_2025 or sessions_per_nev_day"), short
+
+
+def _outside(sites: gpd.GeoDataFrame, exclude: gpd.GeoDataFrame, decisions: ItemDecisions,
+             notes: list[str]) -> gpd.GeoDataFrame:
+    """``sites`` less those on land in ``exclude`` (reviewer-approved ones are kept)."""
+    area = exclude.to_crs(sites.crs).geometry.union_all()
+    inside = sites.geometry.intersects(area).to_numpy() & \
+        ~sites["id"].isin(decisions.approved).to_numpy()
+    if inside.any():
+        notes.append(f"{int(inside.sum())} candidate site(s) left out: on land another "
+                     f"planner takes (joint plan: logistics parks)")
+        logger.info("chargers: %d candidates on other planners' land left out",
+                    int(inside.sum()))
+    return sites.loc[~inside].reset_index(drop=True)
 
 
 def fleet_plan(region: Region, sites: gpd.GeoDataFrame, scenario: Scenario

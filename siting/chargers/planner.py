@@ -36,12 +36,16 @@ __all__ = ["plan_chargers"]
 def plan_chargers(region: Region, demand: gpd.GeoDataFrame, scenario: Scenario, *,
                   decisions: ItemDecisions = NO_DECISIONS,
                   solver: SolverOptions | None = None,
-                  progress: bool = False) -> PlannerOutput:
+                  progress: bool = False,
+                  grid_loads: gpd.GeoDataFrame | None = None,
+                  exclude: gpd.GeoDataFrame | None = None) -> PlannerOutput:
     """Site charging stations and piles for ``region`` (see the module docstring).
 
     Returns the ``charging_stations`` and ``charging_demand`` layers (and
     ``substations`` with headroom and load, where the region has them; metric CRS), the
-    ``chargers`` KPI section and the solver result. Every solution is re-verified by
+    ``chargers`` KPI section and the solver result. ``grid_loads`` and ``exclude``: other
+    planners' electric loads and land, for a joint plan (see
+    :func:`~siting.chargers.inputs.charger_inputs`). Every solution is re-verified by
     :func:`siting.chargers.check.check_charger_solution` before it is returned.
 
     Raises:
@@ -51,7 +55,8 @@ def plan_chargers(region: Region, demand: gpd.GeoDataFrame, scenario: Scenario, 
             independent checker (a bug). See :func:`siting.planners.finish`.
     """
     opts = solver or solver_options(scenario.solver, seed=scenario.seed)
-    inputs = charger_inputs(region, demand, scenario, decisions=decisions, progress=progress)
+    inputs = charger_inputs(region, demand, scenario, decisions=decisions, progress=progress,
+                            grid_loads=grid_loads, exclude=exclude)
     solution = solve_chargers(inputs.problem, opts, progress=progress)
     finish("chargers", solution.result, lambda: check_charger_solution(
         inputs.problem, solution, service=inputs.service, radius_m=inputs.radius_m).violations)

@@ -57,6 +57,7 @@ from __future__ import annotations
 import itertools
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -307,8 +308,12 @@ class HeatInstance:
 
 
 def prepare_heat(region: Region, demand: gpd.GeoDataFrame, scenario: Scenario, *,
-                 decisions: ItemDecisions = NO_DECISIONS) -> HeatInstance:
-    """Sources, zones, candidate pipes and the reduced :class:`HeatNetworkProblem`."""
+                 decisions: ItemDecisions = NO_DECISIONS,
+                 source_caps: Mapping[str, float] | None = None) -> HeatInstance:
+    """Sources, zones, candidate pipes and the reduced :class:`HeatNetworkProblem`.
+
+    ``source_caps``: source id -> the most heat (MW) it may give, below its own capacity
+    (a joint plan's share of its substation's headroom for the heat pump)."""
     h = scenario.heat
     notes: list[str] = []
     crs = region.crs
@@ -316,6 +321,14 @@ def prepare_heat(region: Region, demand: gpd.GeoDataFrame, scenario: Scenario, *
     if plants.crs is None or crs_label(plants.crs) != crs_label(crs):
         plants = _to_region_crs(plants, crs, "heat_sources")
     sources = heat_sources(plants, h)
+    if source_caps:
+        cap = sources["id"].map(dict(source_caps)).astype(float)
+        lower = cap.notna() & (cap < sources["capacity_mw"])
+        if lower.any():
+            sources.loc[lower, "capacity_mw"] = cap[lower].clip(lower=0.0)
+            notes.append(f"{int(lower.sum())} heat source(s) limited by their substation's "
+                         f"headroom for the heat pump (joint plan): "
+                         f"{', '.join(sources.loc[lower, 'id'].astype(str))}")
     unknown_kinds = sorted(set(plants["kind"].astype(str)) - set(h.recoverable_share))
     if unknown_kinds:
         notes.append(f"plants of kind(s) {unknown_kinds} left out: no "

@@ -9,6 +9,7 @@ solves it (:func:`siting.heat.solve.solve_heat`), re-verifies the network with
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import geopandas as gpd
 from tqdm.auto import tqdm
@@ -32,7 +33,8 @@ __all__ = ["plan_heat"]
 
 def plan_heat(region: Region, demand: gpd.GeoDataFrame, scenario: Scenario, *,
               decisions: ItemDecisions = NO_DECISIONS, solver: SolverOptions | None = None,
-              progress: bool = False) -> PlannerOutput:
+              progress: bool = False,
+              source_caps: Mapping[str, float] | None = None) -> PlannerOutput:
     """Plan the waste-heat pipes for ``region`` (see the module docstring).
 
     Reviewer decisions name items of this planner's layers: a rejected pipe
@@ -42,6 +44,8 @@ def plan_heat(region: Region, demand: gpd.GeoDataFrame, scenario: Scenario, *,
     approved zone changes nothing: zones are demand, not something to build). A
     rejected id that matches no heat item is ignored with a warning and a note; an
     approved one is an :class:`~siting.errors.InputError` (as for chargers and parks).
+    ``source_caps`` (source id -> MW) lowers sources' capacity: a joint plan's limit
+    from their substation's headroom (:mod:`siting.joint`).
 
     Returns:
         :class:`~siting.planners.PlannerOutput` named ``"heat"`` with the layers
@@ -60,7 +64,7 @@ def plan_heat(region: Region, demand: gpd.GeoDataFrame, scenario: Scenario, *,
                        f"needs a projected metric CRS")
     opts = solver if solver is not None else solver_options(scenario.solver, seed=scenario.seed)
     steps = tqdm(total=3, desc="heat", disable=not progress, leave=False)
-    inst = prepare_heat(region, demand, scenario, decisions=decisions)
+    inst = prepare_heat(region, demand, scenario, decisions=decisions, source_caps=source_caps)
     steps.update()
     solution: HeatSolution | None = None
     notes = list(inst.notes)

@@ -113,7 +113,8 @@ class MapLayer:
             default ``size``'s column; a cluster whose sum is 0 shows its number of sites).
         size, width: ``{"field", "lo", "hi", "label"}``: radius / line width scaled
             over the column's range (square-root scaled for sizes).
-        color_by: ``{"field", "label"}`` for a colour ramp, or ``{"field",
+        color_by: ``{"field", "label"}`` for a colour ramp (``min``/``max`` fix its
+            ends, else the column's range), or ``{"field",
             "categories": {value: colour}}``.
         style: ``color``, ``radius``, ``weight``, ``fill_opacity``, ``dash``,
             ``interactive``, legend ``shape`` and ``note``.
@@ -362,8 +363,10 @@ def _colour_rule(frame: gpd.GeoDataFrame, rule: Mapping[str, Any]) -> dict[str, 
         return None
     if "categories" in rule:
         return {"field": col, "categories": dict(rule["categories"])}
-    values = frame[col].astype(float)
-    return {"field": col, "min": float(values.min()), "max": float(values.max()),
+    values = frame[col].astype(float).replace([np.inf, -np.inf], np.nan)
+    lo = float(rule["min"]) if "min" in rule else float(values.min())
+    hi = float(rule["max"]) if "max" in rule else float(values.max())
+    return {"field": col, "min": lo, "max": hi,
             "ramp": [list(c) for c in RAMP_FLOW], "label": rule.get("label", col)}
 
 
@@ -445,7 +448,7 @@ def label_unit(col: str) -> tuple[str, str]:
 #: KPI group titles (``kpis.json``'s top-level keys; text in :mod:`siting.i18n`,
 #: ``kpi_group.*``); others are humanised
 KPI_GROUPS = {g: t(f"kpi_group.{g}") for g in
-              ("chargers", "logistics", "heat", "review", "rules", "fleet")}
+              ("chargers", "logistics", "heat", "review", "rules", "fleet", "joint")}
 
 _CNY_YR = "CNY/yr"
 #: The unit of each KPI the panel labels; its label, in English and Chinese, is the
@@ -599,6 +602,25 @@ KPI_UNITS: dict[str, str] = {
     'conditions': '',
     'items_with_violations': '',
     'extra_cost_cny': 'CNY',
+    'proven_over': '',
+    'nothing_to_plan': '',
+    'method': '',
+    'overloaded_substations': '',
+    'overload_mw': 'MW',
+    'overloaded_substations_sequential': '',
+    'overload_mw_sequential': 'MW',
+    'land_conflicts': '',
+    'land_conflicts_sequential': '',
+    'cost_joint_cny_yr': _CNY_YR,
+    'cost_sequential_cny_yr': _CNY_YR,
+    'extra_cost_cny_yr': _CNY_YR,
+    'bound_cny_yr': _CNY_YR,
+    'bound_note': '',
+    'heat_pump_mw': 'MW',
+    'logistics_mw': 'MW',
+    'park_mw_per_mt': 'MW per Mt/yr',
+    'heat_pump_coincidence': '%',
+    'park_radius_m': 'm',
 }
 #: What the KPI panel calls each KPI in English, and its unit (from :data:`KPI_UNITS`
 #: and the catalogue). KPIs not listed fall back to :func:`label_unit` (a humanised

@@ -124,10 +124,39 @@ def _coverage(key: str, frame: gpd.GeoDataFrame, ctx: DrawContext) -> list[MapLa
 
 def _facilities(key: str, frame: gpd.GeoDataFrame, ctx: DrawContext) -> list[MapLayer]:
     title, colour = FACILITIES[key]
+    if key == "substations" and "use_share" in frame.columns:
+        return [_substations(frame, ctx)]
     return [ctx.layer(key, frame, title, "points", show=False,
                       name_field=first_column(frame, "name", "name_zh"),
                       fields=fields(frame, other_fields(frame, skip={"name"})),
                       style={"color": colour, "radius": 4, "shape": "point"})]
+
+
+#: a substation's popup: its headroom and the new load on it, part by part (2025)
+SUBSTATION_FIELDS = [("headroom_mw", "Headroom 2025", "MW"), ("load_mw", "New load 2025", "MW"),
+                     ("use_share", "Share of headroom 2025 (1 = full)", ""),
+                     ("charger_mw", "Charging piles", "MW"), ("reserved_mw", "Reserved "
+                     "(residential room, fleet depots)", "MW"),
+                     ("heat_pump_mw", "Heat pumps", "MW"), ("logistics_mw", "Logistics parks",
+                                                            "MW"),
+                     ("headroom_mw_2030", "Headroom 2030 (assumed)", "MW"),
+                     ("load_mw_2030", "New load 2030 (assumed)", "MW"),
+                     ("use_share_2030", "Share of headroom 2030 (assumed; 1 = full)", ""),
+                     ("overloaded", "Over headroom", "yes/no"),
+                     ("headroom_source", "Headroom from", ""),
+                     ("headroom_assumed", "Headroom assumed", "yes/no")]
+
+
+def _substations(frame: gpd.GeoDataFrame, ctx: DrawContext) -> MapLayer:
+    """Substations coloured by the share of headroom the plan's new load takes (0 to
+    100%, darker when fuller; over 100% is a clash), the load broken down in the popup."""
+    return ctx.layer("substations", frame, "Substations (new load / headroom)", "points",
+                     show=True, name_field=first_column(frame, "name", "name_zh"),
+                     fields=fields(frame, SUBSTATION_FIELDS),
+                     color_by={"field": "use_share", "label": "new load / headroom (1 = full)",
+                               "min": 0.0, "max": 1.0},
+                     style={"color": FACILITIES["substations"][1], "radius": 6,
+                            "shape": "point", "note": "colour: new load / headroom"})
 
 
 CONTEXT: dict[str, Recipe] = {"districts": _districts, "demand_cells": _demand,

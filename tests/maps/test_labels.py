@@ -86,7 +86,7 @@ def test_a_kpi_change_of_float_noise_is_no_change() -> None:
 
 def test_the_label_table_gives_every_entry_a_label_and_a_known_unit() -> None:
     units = {"", "%", "MW", "MWe", "km", "m", "Mt/yr", "t/yr", "CNY/yr", "CNY", "minutes", "s",
-             "GJ", "h", "year", "yes/no", "piles", "NEVs", "t·km/yr"}
+             "GJ", "h", "year", "yes/no", "piles", "NEVs", "t·km/yr", "MW per Mt/yr"}
     for key, (label, unit) in KPI_LABELS.items():
         assert label and label[0].isupper(), key
         assert unit in units, (key, unit)
