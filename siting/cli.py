@@ -163,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no info logs")
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     p.set_defaults(func=cmd_decisions_merge)
+    _sweep_parser(sub)
     return parser
 
 
@@ -479,3 +480,74 @@ def _on_sigterm() -> Any:
         raise _Terminated
 
     return signal.signal(signal.SIGTERM, handler)
+
+
+def _sweep_parser(sub: Any) -> None:
+    p = sub.add_parser("sweep", help="plan many varied scenarios on Dask (a local cluster or "
+                                     "--scheduler): sweep.csv/.parquet/.html, runs/<id>/")
+    _common(p)
+    _region_args(p)
+    p.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2|START:STOP:N",
+                   help="a scenario setting to vary (dotted key, e.g. "
+                        "chargers.sessions_per_nev_day=0.2,0.3 or solver.mip_gap=0.01:0.05:3); "
+                        "repeatable: the runs are the cartesian product. With --samples: "
+                        "KEY=LOW:HIGH ranges")
+    p.add_argument("--samples", type=int, default=None, metavar="N",
+                   help="a Latin hypercube sample of N runs over the --vary ranges")
+    p.add_argument("--seed", type=int, default=0, help="seed of the Latin hypercube (default 0)")
+    p.add_argument("--planners", default="chargers", metavar="NAMES",
+                   help="comma-separated planners to run (default: chargers)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="local Dask worker processes, one solver thread each (default: "
+                            "the machine's cores)")
+    where.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                       help="a running Dask scheduler (`dask scheduler`) instead of a local "
+                            "cluster; --out must then be on a file system every worker can "
+                            "write")
+    p.add_argument("--solver", choices=("highs", "cbc"), default=None,
+                   help="MIP solver (default: the scenario's, highs)")
+    p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                   help="time limit per planner and run (default: the scenario's)")
+    p.add_argument("--robust", nargs="?", const="expected", default=None,
+                   choices=("expected", "regret"),
+                   help="choose one charger station set for every scenario (piles sized per "
+                        "scenario): lowest expected cost (default) or lowest maximum regret")
+    p.add_argument("--robust-moves", type=int, default=3, metavar="N",
+                   help="--robust: at most N station sets tried by the local search after "
+                        "the scenario plans' own sets (default 3; 0: none)")
+    p.set_defaults(func=cmd_sweep)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from siting.config import DEFAULT_SCENARIO, load_scenario
+    from siting.sweep import run_sweep, sweep_points
+
+    if args.scenario is not None and args.scenario.is_dir():
+        raise InputError(f"--scenario {args.scenario}: is a folder; give a scenario TOML file")
+    scenario_path = args.scenario or DEFAULT_SCENARIO
+    scenario = load_scenario(scenario_path)
+    points = sweep_points(args.vary, scenario, samples=args.samples, seed=args.seed)
+    planners = [n.strip() for n in str(args.planners).split(",") if n.strip()]
+    source = _source(args)
+    out = args.out or Path(f"{_default_out(args)}-sweep")
+    result = run_sweep(scenario, points, out=out, source=source, planners=planners,
+                       solver=args.solver, time_limit_s=args.time_limit,
+                       workers=args.workers, scheduler=args.scheduler,
+                       scenario_path=scenario_path, robust=args.robust,
+                       robust_moves=args.robust_moves, samples=args.samples,
+                       seed=args.seed if args.samples else None,
+                       progress=not args.quiet)
+    c = result.counts
+    print(f"Sweep of {c['runs']} run(s) in {out}: {c['ran']} run, {c['skipped']} skipped "
+          f"(already finished); {c['status_ok']} ok, {c['status_infeasible']} infeasible, "
+          f"{c['status_error']} error(s), {c['status_bug']} bug(s)")
+    if result.robust is not None:
+        r = result.robust
+        gap = r.get("gap")
+        print(f"Robust station set ({r['objective']}): {r['n_stations']:,} stations, expected "
+              f"cost {_fmt(r['expected_cost'])} CNY/yr, wait-and-see bound "
+              f"{_fmt(r['lower_bound'])}, gap {_fmt(gap * 100) + ' %' if gap is not None else '?'}"
+              f" ({r['method']})")
+    print("Wrote: " + ", ".join(str(p) for p in result.files))
+    return 1 if c["status_bug"] else 0
