@@ -207,10 +207,36 @@ def solve_highs(model: LinearModel, options: SolverOptions, *, time_limit_s: flo
                         "simplex_iterations": int(info.simplex_iteration_count)})
 
 
+#: the thread count HiGHS's task scheduler was started with, per calling thread
+#: (``"auto"`` when HiGHS chose it): see :func:`_match_scheduler`
+_SCHEDULER: dict[int, int | str] = {}
+
+
+def _match_scheduler(threads: int | None) -> None:
+    """Restart HiGHS's task scheduler when a solve asks for another thread count.
+
+    HiGHS sizes its scheduler on the first solve and refuses ("status error") a later
+    solve that asks for a different ``threads``; a solve that leaves the count to HiGHS
+    uses whatever is running. So a scheduler started with another count, or by HiGHS
+    itself, is reset before a solve that names its count.
+    """
+    import highspy
+
+    key = threading.get_ident()
+    running = _SCHEDULER.get(key)
+    if threads is None:
+        _SCHEDULER.setdefault(key, "auto")
+        return
+    if running is not None and running != threads:
+        highspy.Highs.resetGlobalScheduler(True)
+    _SCHEDULER[key] = threads
+
+
 def _load(model: LinearModel, options: SolverOptions, *, relax: bool):  # type: ignore[no-untyped-def]
     """A Highs object holding ``model`` with the options set (no time limit yet)."""
     import highspy
 
+    _match_scheduler(options.threads)
     h = _new_highs(options.verbose)
     opts: dict[str, object] = {
         "mip_rel_gap": float(options.mip_gap),

@@ -280,3 +280,17 @@ def test_the_watchdog_cancels_a_highs_run_that_ignores_its_limit() -> None:
     assert run_guarded(h, 0.3) >= 0.3
     assert h.getModelStatus() in (highspy.HighsModelStatus.kTimeLimit,
                                   highspy.HighsModelStatus.kInterrupt)
+
+
+def test_solves_with_other_thread_counts_follow_each_other() -> None:
+    # HiGHS sizes its task scheduler on the first solve and refuses a later one that
+    # asks for another count; a sweep worker (1 thread) and the scenario (2) both run
+    b = ModelBuilder("one")
+    x = b.add_vars("x", 1, ub=3.0, cost=-1.0, integer=True)
+    b.add_rows("cap", rows=[0], cols=x.index(), vals=[2.0], lower=-np.inf, upper=5.0,
+               n_rows=1)
+    model = b.build()
+    for threads in (1, None, 2, 1, None, 3):
+        raw = run_solver(model, SolverOptions(name="highs", threads=threads), time_limit_s=30)
+        assert raw.status is Status.OPTIMAL, threads
+        assert raw.objective == pytest.approx(-2.0)
