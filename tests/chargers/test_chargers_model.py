@@ -487,3 +487,17 @@ def test_solution_is_frozen_and_problem_untouched() -> None:
     with pytest.raises(ValueError, match="read-only"):
         sol.piles[0, 0, 0] = 9
     assert replace(pb, name="x").name == "x"
+
+
+def test_small_fixed_station_plans_size_every_queue_exactly() -> None:
+    # at fixed stations with few flows every open queue gets the multiple-choice
+    # Erlang-C rows at once (whole piles by the exact tables), not only undersized ones
+    import re
+
+    pb = random_problem(11, 7, 5, 1, 9, ratio_cost=300.0)
+    sol = solve_chargers(pb, PROOF, method="relax")
+    assert sol.result.status.has_solution
+    sized = [int(m.group(1)) for p in sol.result.model["phases"]
+             if (m := re.search(r"stations fixed \((\d+) sized\)", p["step"]))]
+    assert sized and sized[0] > 0  # the first evaluation already sized queues
+    checked(pb, sol, radius_m=2500.0)
