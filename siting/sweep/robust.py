@@ -15,7 +15,9 @@ approved, every other candidate rejected, through reviewer decisions: see
 :mod:`siting.decisions`; the piles are still optimised, and the fleet depots and hubs
 are sized for the fleets as always); in its own scenario its cost is its own plan's.
 The candidate with the lowest expected cost (or the lowest maximum regret) is chosen.
-There is no local search.
+Then, with ``moves`` > 0 (the CLI's ``--robust-moves``, 3 by default), a short local
+search from it: block add/drop/swap moves guided by how many scenario plans open each
+station (:func:`block_moves`), each evaluated the same way, kept while it improves.
 
 **Bound: wait-and-see.** ``(1/|S|) Σ_s LB_s``, the mean of each scenario's own MIP
 bound, is below the expected cost of any fixed set (each scenario planned with its
