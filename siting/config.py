@@ -429,11 +429,14 @@ class Scenario(_Section):
         """
         data = self.model_dump()
         for dotted, value in changes.items():
-            node = data
+            node: Any = data
             *parents, leaf = dotted.split(".")
             for key in parents:
+                if not isinstance(node, dict) or key not in node:
+                    raise ConfigError(f"scenario has no setting {dotted!r} ({key!r} is not "
+                                      f"a section there)")
                 node = node[key]
-            if leaf not in node:
+            if not isinstance(node, dict) or leaf not in node:
                 raise ConfigError(f"scenario has no setting {dotted!r}")
             node[leaf] = value
         return _validate(data, source="scenario override")

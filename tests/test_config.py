@@ -50,6 +50,11 @@ def test_replace_revalidates(scenario):
         scenario.replace(**{"solver.time_limit_s": -1})
     with pytest.raises(ConfigError, match=r"no setting 'solver\.nope'"):
         scenario.replace(**{"solver.nope": 1})
+    # a path through a missing section or a plain value: the same error, not a KeyError
+    with pytest.raises(ConfigError, match=r"no setting 'nope\.x' \('nope' is not a section"):
+        scenario.replace(**{"nope.x": 1})
+    with pytest.raises(ConfigError, match=r"no setting 'chargers\.piles_2025\.x'"):
+        scenario.replace(**{"chargers.piles_2025.x": 1})
 
 
 def test_all_problems_reported_at_once_with_key_paths(tmp_path):
