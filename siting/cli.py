@@ -290,7 +290,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
               f"{_fmt(joint['overload_mw_sequential'])} MW); parcels wanted twice "
               f"{joint['land_conflicts']} (one after another: "
               f"{joint['land_conflicts_sequential']}); extra cost "
-              f"{_fmt(joint['extra_cost_cny_yr'])} CNY/yr")
+              f"{_fmt(joint['extra_cost_cny_yr'])} {plan.scenario.scenario.currency}/yr")
         for key, (before, after) in joint.get("given_up", {}).items():
             print(f"    {key}: {_fmt(before)} one after another -> {_fmt(after)} joint")
     print(targets_table(plan.kpis.get("targets", []), lang=lang))

@@ -63,6 +63,9 @@ class MetaSettings(_Section):
     seed: NonNegInt = 20211201
     population: PosInt | None = None
     crs: str = "EPSG:32650"
+    #: the currency of every amount in the scenario (and so in the plan's costs); keys
+    #: keep their ``_cny`` names, maps and summaries show this code
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "CNY"
 
     @field_validator("crs", mode="after")
     @classmethod

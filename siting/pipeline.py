@@ -417,7 +417,7 @@ class Plan:
             write_json(stage / "kpis.json", dict(self.kpis))
             _plan_map(self.region, self.metric_layers, self.kpis, stage / "plan.html",
                       plan_gpkg=stage / "plan.gpkg", radius_m=self.radius_m,
-                      lang=lang or "en")
+                      lang=lang or "en", currency=self.scenario.scenario.currency)
             write_json(stage / "provenance.json", dict(self.provenance))
             files = tuple(sorted(out / q.relative_to(stage) for q in stage.rglob("*")
                                  if q.is_file()))
@@ -606,7 +606,7 @@ def check_fewer_planners(out: Path, planners: Sequence[str]) -> None:
 
 def _plan_map(region: Region, layers: Mapping[str, gpd.GeoDataFrame],
               kpis: Mapping[str, Any], path: Path, *, plan_gpkg: Path,
-              radius_m: float | None, lang: str = "en") -> None:
+              radius_m: float | None, lang: str = "en", currency: str = "CNY") -> None:
     from siting.maps import basemap_roads, plan_map
     from siting.review import plan_id
 
@@ -614,7 +614,8 @@ def _plan_map(region: Region, layers: Mapping[str, gpd.GeoDataFrame],
                  if "synthetic" in frame.columns and frame["synthetic"].astype(bool).all()}
     plan_map(layers, path, kpis=kpis, title=region.name, attribution=list(region.attribution),
              synthetic=synthetic | set(region.synthetic), basemap_roads=basemap_roads(region),
-             coverage_radius_m=radius_m, plan_id=plan_id(plan_gpkg), lang=lang)
+             coverage_radius_m=radius_m, plan_id=plan_id(plan_gpkg), lang=lang,
+             currency=currency)
 
 
 def render_map(plan_gpkg: str | Path, out: str | Path | None = None, *,
@@ -682,7 +683,8 @@ def render_map(plan_gpkg: str | Path, out: str | Path | None = None, *,
                     attribution=[str(a) for a in prov.get("attribution", []) or []],
                     synthetic=synthetic, basemap_roads=roads,
                     coverage_radius_m=float(radius) if radius else None,
-                    plan_id=plan_id(plan_gpkg), lang=lang)
+                    plan_id=plan_id(plan_gpkg), lang=lang,
+                    currency=str(meta.get("currency") or "CNY"))
 
 
 def _section(record: Mapping[str, Any], key: str) -> dict[str, Any]:

@@ -109,6 +109,9 @@ def scaled_scenario_text(text: str, *, population: int, name: str, crs: str,
         elif path == "scenario.description":
             out.append(f'{key} = "Targets of the Zibo carbon-peak plan scaled to {name} by '
                        f'population; every assumption kept from the Zibo scenario"')
+        elif path == "scenario.currency":
+            out.append(f'{key} = {value}   # the amounts below are the Zibo plan\'s, in this '
+                       f'currency: change it only with them (your own costs, your currency)')
         elif path == "scenario.crs":
             out.append(f'{key} = "{crs}"   # the region\'s metric CRS (its UTM zone)')
         elif path == "chargers.district_min_piles":

@@ -91,3 +91,10 @@ def test_missing_and_broken_files(tmp_path):
     bad.write_text("[chargers\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="is not valid TOML"):
         load_scenario(bad)
+
+
+def test_currency_is_a_three_letter_code(scenario):
+    assert scenario.scenario.currency == "CNY"
+    assert scenario.replace(**{"scenario.currency": "EUR"}).scenario.currency == "EUR"
+    with pytest.raises(ConfigError, match=r"scenario\.currency"):
+        scenario.replace(**{"scenario.currency": "euro"})

@@ -35,6 +35,7 @@ import json
 import logging
 import math
 from collections.abc import Collection, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -145,6 +146,18 @@ class MapLayer:
 
 # ------------------------------------------------------------------ the writer
 
+#: the currency the page's money is in (``[scenario] currency``); set by :func:`write_map`
+#: for its page. Keys and units say ``CNY`` in code and data; only what people read
+#: changes (:func:`money`)
+CURRENCY: ContextVar[str] = ContextVar("siting_map_currency", default="CNY")
+
+
+def money(unit: str) -> str:
+    """``unit`` with ``CNY`` read as the page's currency (:data:`CURRENCY`)."""
+    cur = CURRENCY.get()
+    return unit.replace("CNY", cur) if cur != "CNY" and "CNY" in unit else unit
+
+
 def write_map(
     path: str | Path,
     layers: Sequence[MapLayer],
@@ -161,8 +174,12 @@ def write_map(
     bounds_from: Sequence[gpd.GeoDataFrame] | None = None,
     decisions: bool = True,
     lang: str = "en",
+    currency: str = "CNY",
 ) -> Path:
     """Write one self-contained map page; the general writer behind every map here.
+
+    ``currency``: what money is shown in (the scenario's ``currency``; the amounts are
+    the scenario's own, never converted).
 
     ``lang`` (``"en"`` or ``"zh"``) is the language of the page's labels: layer
     titles, popup labels, KPI labels, panels and buttons come from the catalogue
@@ -174,6 +191,22 @@ def write_map(
     ``(layer column, id column, prefix column)`` (indexes into each row): clicking a
     row opens the popup of item ``id`` in map layer ``[prefix:]layer``. Returns ``path``.
     """
+    token = CURRENCY.set(currency)
+    try:
+        return _write_map(path, layers, title=title, subtitle=subtitle, kpis=kpis,
+                          attribution=attribution, synthetic=synthetic, basemap=basemap,
+                          table=table, plan_id=plan_id, online_basemaps=online_basemaps,
+                          bounds_from=bounds_from, decisions=decisions, lang=lang)
+    finally:
+        CURRENCY.reset(token)
+
+
+def _write_map(path: str | Path, layers: Sequence[MapLayer], *, title: str, subtitle: str,
+               kpis: Mapping[str, Any] | None, attribution: Sequence[str],
+               synthetic: Collection[str], basemap: gpd.GeoDataFrame | None,
+               table: Mapping[str, Any] | None, plan_id: str | None, online_basemaps: bool,
+               bounds_from: Sequence[gpd.GeoDataFrame] | None, decisions: bool,
+               lang: str) -> Path:
     path = Path(path)
     specs = [_layer_spec(layer, decisions=decisions, lang=lang) for layer in layers]
     frames = [f for f in (bounds_from or [lyr.frame for lyr in layers]) if len(f)]
@@ -262,7 +295,7 @@ def _layer_spec(layer: MapLayer, *, decisions: bool, lang: str = "en") -> dict[s
     props = {c: _column(frame[c], percent=c in PERCENT) for c in columns if c in frame.columns}
     if layer.id_field:
         props[layer.id_field] = frame[layer.id_field].astype(str).tolist()
-    spec.update(fields=[[f[0], _field_label(f[0], f[1], lang), f[2]]
+    spec.update(fields=[[f[0], _field_label(f[0], f[1], lang), money(f[2])]
                         for f in layer.fields if f[0] in frame.columns],
                 nameField=layer.name_field, idField=layer.id_field)
     for name, rule in (("size", layer.size), ("width", layer.width)):
@@ -648,7 +681,12 @@ def kpi_label(key: str, *, section: str = "", lang: str = "en") -> tuple[str, st
     """A KPI's label and unit for people: ``kw_total_mw`` -> ``("Charging power",
     "MW")`` (``lang="zh"``: ``("充电功率", "MW")``); ``section`` (``"fleet"``) picks a
     label meant for that section. Unknown keys fall back to a humanised name and the
-    unit of their suffix."""
+    unit of their suffix. Money is in the page's currency (:func:`money`)."""
+    label, unit = _kpi_label_unit(key, section=section, lang=lang)
+    return label, money(unit)
+
+
+def _kpi_label_unit(key: str, *, section: str, lang: str) -> tuple[str, str]:
     if f"{section}.{key}" in KPI_UNITS:
         return t(f"kpi.{section}.{key}", lang), KPI_UNITS[f"{section}.{key}"]
     if section in _COST_SECTIONS:

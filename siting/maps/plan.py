@@ -222,6 +222,7 @@ def plan_map(
     plan_id: str | None = None,
     online_basemaps: bool = True,
     lang: str = "en",
+    currency: str = "CNY",
 ) -> Path:
     """Write the plan map ``plan.html`` (atomically) and return its path.
 
@@ -249,6 +250,7 @@ def plan_map(
         online_basemaps: offer OpenStreetMap and Tianditu tiles as optional bases.
         lang: ``"en"`` or ``"zh"``: the language of the page's labels (layer titles,
             legend, KPI labels, popups; :mod:`siting.i18n`); ids and values unchanged.
+        currency: the currency money is shown in (the scenario's ``currency``).
 
     Raises:
         InputError: a layer without a CRS, or duplicate ids in a decidable layer.
@@ -258,7 +260,7 @@ def plan_map(
     return write_map(path, map_layers, title=title, subtitle=subtitle, kpis=kpis,
                      attribution=attribution, synthetic=synthetic, basemap=basemap_roads,
                      plan_id=plan_id, online_basemaps=online_basemaps,
-                     bounds_from=bounds_from or None, lang=lang)
+                     bounds_from=bounds_from or None, lang=lang, currency=currency)
 
 
 def region_map(region: Region, path: str | Path, *,

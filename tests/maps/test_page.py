@@ -293,3 +293,22 @@ def test_the_kpi_panel_shows_the_targets_first(tmp_path):
         ["NEVs served", "101,848 / 110,000 NEVs: NOT MET, short 8,152"],
         ["NEV buses", "– / 100.0 %: NOT MET (not modelled)"]]
     assert [g["group"] for g in groups[1:]] == ["Charging piles", "Heat networks"]
+
+
+def test_money_is_shown_in_the_scenarios_currency(tmp_path: Path) -> None:
+    # keys keep their _cny names; what people read says the scenario's currency
+    layers = make_plan()
+    layers["heat_pipes"] = layers["heat_pipes"].assign(cost_cny=1200.0)
+    kpis = {**KPIS, "chargers": {**KPIS["chargers"], "objective_cny_per_year": 5e6}}
+    path = plan_map(layers, tmp_path / "eur.html", kpis=kpis, title="Town", currency="EUR")
+    data = _data(path.read_text(encoding="utf-8"))
+    rows = {row[0]: row[1] for g in data["kpis"] for row in g["rows"]}
+    assert rows["Annual cost (objective)"] == "5,000,000 EUR/yr"
+    pipes = next(s for s in data["layers"] if s["id"] == "heat_pipes")
+    assert ["cost_cny", "Cost", "EUR"] in pipes["fields"]
+    assert "CNY" not in json.dumps(data["kpis"]) + json.dumps(pipes["fields"])
+    # the default stays CNY, and the currency does not leak into the next page
+    data = _data(plan_map(layers, tmp_path / "cny.html", kpis=kpis, title="Zibo").read_text(
+        encoding="utf-8"))
+    rows = {row[0]: row[1] for g in data["kpis"] for row in g["rows"]}
+    assert rows["Annual cost (objective)"] == "5,000,000 CNY/yr"
