@@ -185,8 +185,10 @@
   if (spec.basemap.online) {
     bases['OpenStreetMap (online)'] = L.tileLayer('https://tile.openstreetmap.org/{z}/{x}/{y}.png', {
       maxZoom: 19, attribution: '© OpenStreetMap contributors'});
-    bases['Tianditu vector (online, key)'] = tiandituBase('vec', 'vector');
-    bases['Tianditu imagery (online, key)'] = tiandituBase('img', 'imagery');
+    if (spec.basemap.tianditu !== false) {  // only for regions in China
+      bases['Tianditu vector (online, key)'] = tiandituBase('vec', 'vector');
+      bases['Tianditu imagery (online, key)'] = tiandituBase('img', 'imagery');
+    }
   }
   bases[spec.basemap.offlineName].addTo(map);
 

@@ -220,7 +220,8 @@ def _write_map(path: str | Path, layers: Sequence[MapLayer], *, title: str, subt
         "syntheticNote": (t("ui.synthetic_layers", lang) + ", ".join(
             _layer_title(n, n, lang) for n in syn)) if syn else "",
         "basemap": {"offlineName": t("ui.offline_roads" if roads else "ui.offline_none", lang),
-                    "roads": roads, "online": online_basemaps},
+                    "roads": roads, "online": online_basemaps,
+                    "tianditu": online_basemaps and in_china(bounds)},
         "kpis": _kpi_rows(kpis or {}, lang),
         "layers": specs,
         "table": _table_spec(table) if table is not None else None,
@@ -230,7 +231,8 @@ def _write_map(path: str | Path, layers: Sequence[MapLayer], *, title: str, subt
     if lang != "en":  # English is map.js's own text; the plan id never depends on lang
         data["lang"] = lang
         data["text"] = texts("ui.", lang)
-    page = _page(title, _json(data), online=online_basemaps, lang=lang)
+    page = _page(title, _json(data), online=online_basemaps, lang=lang,
+                 tianditu=bool(data["basemap"]["tianditu"]))
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     logger.info("wrote %s (%.2f MB, %d layers)", path, len(page.encode()) / 1e6, len(specs))
@@ -454,6 +456,18 @@ def to_map_crs(frame: gpd.GeoDataFrame, *, what: str) -> gpd.GeoDataFrame:
         raise InputError(f"{what} has no CRS; set it (e.g. frame.set_crs('EPSG:4326')) "
                          "before drawing it on a map")
     return frame.to_crs(MAP_CRS)
+
+
+#: mainland China, Hainan and Taiwan as a lon/lat box: where Tianditu's tiles are offered
+CHINA_BOX = (73.4, 18.0, 135.1, 53.6)
+
+
+def in_china(bounds: Sequence[Sequence[float]]) -> bool:
+    """Whether map bounds ``[[south, west], [north, east]]`` overlap :data:`CHINA_BOX`:
+    only there are Tianditu's (Chinese) base maps offered, else OpenStreetMap alone."""
+    (south, west), (north, east) = bounds
+    w, s, e, n = CHINA_BOX
+    return west <= e and east >= w and south <= n and north >= s
 
 
 def map_bounds(frames: Sequence[gpd.GeoDataFrame]) -> list[list[float]]:
@@ -840,7 +854,8 @@ def _json(data: Any) -> str:
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
-def _page(title: str, data_json: str, *, online: bool, lang: str = "en") -> str:
+def _page(title: str, data_json: str, *, online: bool, lang: str = "en",
+          tianditu: bool = True) -> str:
     from siting.assets import inline_bundle
 
     css, js = inline_bundle()
@@ -848,7 +863,8 @@ def _page(title: str, data_json: str, *, online: bool, lang: str = "en") -> str:
         raise SitingError("a vendored map asset contains a closing </script> or </style> tag "
                           "and cannot be inlined; check siting/assets")
     script_hash = base64.b64encode(hashlib.sha256(js.encode("utf-8")).digest()).decode()
-    tiles = " https://tile.openstreetmap.org https://*.tianditu.gov.cn" if online else ""
+    tiles = (" https://tile.openstreetmap.org" + (" https://*.tianditu.gov.cn" if tianditu
+                                                  else "")) if online else ""
     csp = (f"default-src 'none'; script-src 'sha256-{script_hash}'; style-src 'unsafe-inline'; "
            f"img-src data: blob:{tiles}; font-src data:; connect-src 'none'; "
            "base-uri 'none'; form-action 'none'; object-src 'none'")

@@ -312,3 +312,21 @@ def test_money_is_shown_in_the_scenarios_currency(tmp_path: Path) -> None:
         encoding="utf-8"))
     rows = {row[0]: row[1] for g in data["kpis"] for row in g["rows"]}
     assert rows["Annual cost (objective)"] == "5,000,000 CNY/yr"
+
+
+def test_tianditu_is_offered_only_for_regions_in_china(tmp_path: Path) -> None:
+    from siting.maps.page import in_china
+
+    assert in_china([[36.5, 117.8], [37.2, 118.3]])           # Zibo
+    assert not in_china([[60.1, 24.8], [60.3, 25.2]])         # Helsinki
+    assert not in_china([[21.8, -102.4], [22.0, -102.2]])     # Aguascalientes
+    page, data = _write(tmp_path)                             # the toys lie in Zibo
+    assert data["basemap"]["tianditu"] is True and "tianditu.gov.cn" in page.split("<style")[0]
+    helsinki = {"districts": gpd.GeoDataFrame({"name": ["Helsinki"]},
+                                              geometry=[box(24.8, 60.1, 25.2, 60.3)],
+                                              crs="EPSG:4326")}
+    page = plan_map(helsinki, tmp_path / "fi.html", title="Helsinki").read_text(
+        encoding="utf-8")
+    assert _data(page)["basemap"]["tianditu"] is False
+    assert "tianditu.gov.cn" not in page.split("<style")[0]   # not in the CSP either
+    assert _data(page)["basemap"]["online"] is True           # OpenStreetMap still offered
