@@ -395,8 +395,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     region = build_region(load_scenario(), source, progress=not args.quiet)
     population = float(region.districts["population"].sum()) \
         if "population" in region.districts.columns else math.nan
+    centre = region.districts.to_crs("EPSG:4326").geometry.union_all().centroid
     scenario = init_scenario(args.out, population=population, name=region.name,
-                             crs=str(region.crs))
+                             crs=str(region.crs), latitude=float(centre.y))
     c = scenario.chargers
     print(f"Region: {region.name}  population {scenario.scenario.population:,}  "
           f"CRS {region.crs}")

@@ -12,6 +12,10 @@ or the road-density proxy) and writes a copy of the embedded Zibo scenario in wh
   metric CRS, its UTM zone) describe the region;
 - the Zibo-only parts are dropped: district pile minimums and the heat links the Zibo
   plan requires (``[[heat.required_links]]`` name Zibo plants and districts);
+- the heating settings that describe Zibo's climate (:data:`CLIMATE_KEYS`) are kept
+  and tagged as Zibo's, to be set for the region; within the tropics no central space
+  heating is assumed (``heated_share = 0``: the heat planner then has nothing to plan
+  and says so);
 - everything else (costs, service levels, assumptions) is kept with its comment, so
   each number still says where it came from.
 
@@ -54,13 +58,23 @@ def _scale(value: str, kind: str, factor: float) -> str:
     return f"{number * factor:.6g}" if number * factor < 1e6 else f"{number * factor:.1f}"
 
 
+#: heating settings that describe Zibo's climate (a cold-winter zone), not its size
+CLIMATE_KEYS = ("heat.heat_intensity_w_m2", "heat.heated_share", "heat.full_load_hours",
+                "heat.season_hours")
+#: below this latitude (the tropics) no central space heating is assumed
+TROPICS_DEG = 23.44
+
+
 def scaled_scenario_text(text: str, *, population: int, name: str, crs: str,
                          base_population: int,
-                         floors: Mapping[str, tuple[float, str]] | None = None) -> str:
+                         floors: Mapping[str, tuple[float, str]] | None = None,
+                         latitude: float | None = None) -> str:
     """``text`` (a scenario TOML) for a region of ``population`` people: see the module
     docstring. ``floors``: ``section.key`` -> (lowest value, why) for scaled values that
-    must not fall below what another scaled target needs. Raises :class:`InputError`
-    for a population that is not positive."""
+    must not fall below what another scaled target needs. ``latitude`` (the region's,
+    degrees): the heating settings of :data:`CLIMATE_KEYS` are Zibo's climate and say so;
+    within the tropics no central heating is assumed (``heated_share = 0``). Raises
+    :class:`InputError` for a population that is not positive."""
     if not population > 0 or not base_population > 0:
         raise InputError(f"population {population!r}: must be > 0 to scale the scenario; "
                          f"pass --population-total N or --population FILE.tif")
@@ -99,6 +113,15 @@ def scaled_scenario_text(text: str, *, population: int, name: str, crs: str,
                 continue
             out.append(f"{key}{m.group('eq')}{new}   # {tag} Zibo: {value}; "
                        f"{(m.group('comment') or '#').lstrip('# ')}")
+        elif path == "heat.heated_share" and latitude is not None and \
+                abs(latitude) < TROPICS_DEG:
+            out.append(f"{key}{m.group('eq')}0.0   # [assumption] tropical latitude "
+                       f"({latitude:.1f}): no central space heating assumed (Zibo: {value}); "
+                       f"set your region's share if it has district heating")
+        elif path in CLIMATE_KEYS:
+            out.append(f"{key}{m.group('eq')}{value}   # [assumption] Zibo's climate (cold-winter "
+                       f"zone), not your region's: set your own. Zibo: "
+                       f"{(m.group('comment') or '#').lstrip('# ')}")
         elif path == "scenario.population":
             out.append(f"{key} = {int(population)}   # the region's population (raster, "
                        f"--population-total or the road-density proxy)")
@@ -122,7 +145,8 @@ def scaled_scenario_text(text: str, *, population: int, name: str, crs: str,
 
 
 def init_scenario(out: str | Path, *, population: float, name: str, crs: str,
-                  base: str | Path = DEFAULT_SCENARIO) -> Scenario:
+                  base: str | Path = DEFAULT_SCENARIO, latitude: float | None = None
+                  ) -> Scenario:
     """Write the scaled scenario to ``out`` (atomically) and return it, validated.
 
     Raises:
@@ -147,7 +171,8 @@ def init_scenario(out: str | Path, *, population: float, name: str, crs: str,
         f"with 25% to spare")}
     text = scaled_scenario_text(Path(base).read_text(encoding="utf-8"),
                                 population=round(population), name=name, crs=crs,
-                                base_population=base_population, floors=floors)
+                                base_population=base_population, floors=floors,
+                                latitude=latitude)
     out = Path(out)
     with atomic_path(out) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")

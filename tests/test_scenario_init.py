@@ -105,3 +105,24 @@ def test_population_takes_a_head_count_as_well_as_a_raster(tmp_path) -> None:
                                          r"both give the total population"):
         source(population=Path("5000"), population_total=6000.0)
     assert source(population=Path("pop.tif")).population == Path("pop.tif")  # checked later
+
+
+def test_climate_settings_are_zibos_and_the_tropics_have_no_heating(tmp_path) -> None:
+    from siting.heat.targets import heat_targets
+
+    zibo = load_scenario()
+    north = init_scenario(tmp_path / "n.toml", population=600_000, name="Helsinki",
+                          crs="EPSG:32635", latitude=60.2)
+    text = (tmp_path / "n.toml").read_text(encoding="utf-8")
+    for key in ("heat_intensity_w_m2", "heated_share", "full_load_hours", "season_hours"):
+        line = next(ln for ln in text.splitlines() if ln.startswith(f"{key} ="))
+        assert "[assumption] Zibo's climate" in line, line
+    assert north.heat.heated_share == zibo.heat.heated_share
+    assert len(heat_targets({"interconnection_km": 0.0}, north)) == 1
+    south = init_scenario(tmp_path / "s.toml", population=950_000, name="Aguascalientes",
+                          crs="EPSG:32613", latitude=21.9)
+    assert south.heat.heated_share == 0.0
+    line = next(ln for ln in (tmp_path / "s.toml").read_text(encoding="utf-8").splitlines()
+                if ln.startswith("heated_share ="))
+    assert "tropical latitude (21.9)" in line
+    assert heat_targets({"interconnection_km": 0.0}, south) == ()  # no heating, no target

@@ -17,7 +17,10 @@ def heat_targets(kpis: Mapping[str, Any], scenario: Scenario) -> tuple[Target, .
     """The plan asks to speed up the interconnection of heating pipe networks: at least
     some pipe that carries heat onward between zone networks (``interconnection`` in
     ``heat_pipes``; the scenario's ``[[heat.required_links]]`` make the planner build
-    them, or stop naming the link that cannot be built)."""
+    them, or stop naming the link that cannot be built). A scenario without space
+    heating (``heated_share = 0``, e.g. ``init`` in the tropics) has no such target."""
+    if scenario.heat.heated_share <= 0:
+        return ()
     km = kpis.get("interconnection_km")
     return (
         Target("heat.interconnection", "interconnection of heating pipe networks (pipes "
