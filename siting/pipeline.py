@@ -294,12 +294,16 @@ def preflight(region: Region, demand: gpd.GeoDataFrame, scenario: Scenario,
                               constraint="preflight")
 
 
-def check_planner_layers(region: Region, planners: Sequence[str]) -> None:
-    """Raise one :class:`InputError` listing every layer the chosen planners lack."""
+def check_planner_layers(region: Region, planners: Sequence[str],
+                         scenario: Scenario | None = None) -> None:
+    """Raise one :class:`InputError` listing every layer the chosen planners lack (heat
+    needs none in a scenario without space heating: ``heat.heated_share = 0``)."""
     from siting.registry import planner_specs
 
     have = [k for k, v in region.layers.items() if len(v)]
+    no_heating = scenario is not None and scenario.heat.heated_share <= 0
     problems = [f"{spec.name} needs layer {missing}" for spec in planner_specs(planners)
+                if not (spec.name == "heat" and no_heating)
                 for missing in spec.missing_inputs(have)]
     if problems:
         listed = ", ".join(sorted(have)) or "none"
@@ -484,7 +488,7 @@ def make_plan(scenario: Scenario, source: RegionSource | Region = RegionSource()
     # the returned Plan's region stays usable, e.g. siting.plan(region=plan.region)
     region = source if isinstance(source, Region) else build_region(
         scenario, source, progress=progress)
-    check_planner_layers(region, [s.name for s in specs])
+    check_planner_layers(region, [s.name for s in specs], scenario)
     demand = region_demand(region, scenario)
     preflight(region, demand, scenario, specs)
     outputs: dict[str, PlannerOutput] = {}

@@ -126,3 +126,25 @@ def test_climate_settings_are_zibos_and_the_tropics_have_no_heating(tmp_path) ->
                 if ln.startswith("heated_share ="))
     assert "tropical latitude (21.9)" in line
     assert heat_targets({"interconnection_km": 0.0}, south) == ()  # no heating, no target
+
+
+def test_without_space_heating_heat_needs_no_plants_and_says_why() -> None:
+    # a region with no heat_sources layer: refused for a heated scenario, planned (with
+    # nothing to plan, and why) for one without space heating
+    import dataclasses
+
+    from siting.heat import plan_heat
+    from siting.pipeline import RegionSource, build_region, check_planner_layers, region_demand
+
+    scenario = load_scenario(DEFAULT_SCENARIO).replace(**{"region.road_detail": "coarse"})
+    region = build_region(scenario, RegionSource())
+    bare = dataclasses.replace(region, layers={k: v for k, v in region.layers.items()
+                                               if k != "heat_sources"})
+    with pytest.raises(InputError, match="heat needs layer 'heat_sources'"):
+        check_planner_layers(bare, ["heat"], scenario)
+    tropical = scenario.replace(**{"heat.heated_share": 0.0, "heat.required_links": []})
+    check_planner_layers(bare, ["heat"], tropical)
+    out = plan_heat(bare, region_demand(bare, tropical), tropical)
+    assert out.kpis["status"] == "nothing_to_plan" and out.kpis["mip_gap"] is None
+    assert out.kpis["nothing_to_plan"] == ("no space heating in this scenario "
+                                           "(heat.heated_share = 0)")

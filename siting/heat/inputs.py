@@ -317,7 +317,11 @@ def prepare_heat(region: Region, demand: gpd.GeoDataFrame, scenario: Scenario, *
     h = scenario.heat
     notes: list[str] = []
     crs = region.crs
-    plants = region.layer("heat_sources")
+    if h.heated_share <= 0 and "heat_sources" not in region.layers:  # no heating: no plants
+        plants = gpd.GeoDataFrame({"name": [], "kind": [], "output_mw": []}, geometry=[],
+                                  crs=crs)
+    else:
+        plants = region.layer("heat_sources")
     if plants.crs is None or crs_label(plants.crs) != crs_label(crs):
         plants = _to_region_crs(plants, crs, "heat_sources")
     sources = heat_sources(plants, h)
@@ -388,8 +392,10 @@ def prepare_heat(region: Region, demand: gpd.GeoDataFrame, scenario: Scenario, *
     required = _required_links(h, plants, sources, zones, all_zones, why_out)
     empty = HeatInstance(sources, zones, edges, red, None, None, econ, src_pos, src_len,
                          src_red, tuple(notes))
-    if sources.empty or zones.empty:
-        why = "no usable heat source" if sources.empty else "no heating zone"
+    if sources.empty or zones.empty or h.heated_share <= 0:
+        why = ("no space heating in this scenario (heat.heated_share = 0)"
+               if h.heated_share <= 0 else
+               "no usable heat source" if sources.empty else "no heating zone")
         logger.warning("heat: %s; nothing to plan", why)
         return _replace_notes(empty, (*notes, f"nothing to plan: {why}"))
     gate_pos, gate_zone = _gates(edges, zones, src_pos)
