@@ -125,6 +125,11 @@ def substation_loads(subs: gpd.GeoDataFrame, loads: gpd.GeoDataFrame, *,
     if len(loads) and len(out):
         pts = loads.to_crs(out.crs).geometry
         at = nearest_supply(np.column_stack([pts.x, pts.y]), out)
+        if (at < 0).any():  # no substation with headroom at all: nothing to hold it on
+            logger.warning("joint: %d load(s) (%.2f MW) have no substation with headroom to "
+                           "draw on and are not counted against any",
+                           int((at < 0).sum()), float(loads["kw"].to_numpy(float)[at < 0].sum())
+                           / 1000.0)
         for planner in LOAD_COLUMNS:
             mine = (loads["planner"] == planner).to_numpy() & (at >= 0)
             per[planner] = np.bincount(at[mine], weights=loads["kw"].to_numpy(float)[mine],

@@ -47,6 +47,9 @@ SIZE_MAX_PAIRS = 50_000
 #: on thin demand (small stations) rounding the continuous piles cost 2.5% on a
 #: 250-point sample, sizing them all 0.04%, in about a second
 SIZE_ALL_MAX_PAIRS = 20_000
+#: ... and up to this many open queues (the coarse demo's 1,800 took longer than sizing
+#: the undersized ones round by round)
+SIZE_ALL_MAX_QUEUES = 1_000
 #: up to this many pile and flow columns (``ChargerProblem.exact_size``) the exact MIP
 #: gets the time left after the other steps, started from their incumbent. Sparse
 #: samples of the Zibo demo (100-1,000 of its demand points, ~180,000-200,000 columns,
@@ -168,6 +171,8 @@ class _Run:
         self.pb, self.opts, self.extra = pb, opts, extra
         self.lay = layout(pb)
         self.deadline = Deadline(opts.time_limit_s)
+        #: size every open queue at once at fixed stations (until that fails in time once)
+        self.size_all = True
         self.upper, self.lower = math.inf, -math.inf
         self.best: _Plan | None = None
         self.build_s = self.solve_s = 0.0
@@ -400,9 +405,10 @@ class _Run:
            capacities. Queues whose load there exceeds the Erlang-C table at their
            rounded-up pile count get the exact multiple-choice rows (whole piles for
            them) and this step is solved again, at most :data:`SIZE_ROUNDS` times.
-           With at most :data:`SIZE_ALL_MAX_PAIRS` flows, every open queue gets those
+           With at most :data:`SIZE_ALL_MAX_PAIRS` flows and
+           :data:`SIZE_ALL_MAX_QUEUES` open queues, every open queue gets those
            rows at once (the stations' exact sizing MIP); if that does not finish in
-           its time, the rounds above follow.
+           its time, the rounds above follow, for this and every later station set.
         2. Whole piles (:func:`~siting.chargers.round.round_piles`).
         3. The LP with the piles fixed and each queue's load bounded by its exact
            Erlang-C capacity ``T(e + n)``.
@@ -414,8 +420,10 @@ class _Run:
         scope = Scope(pairs=pairs, fixed_open=is_open, relax_piles=True,
                       headroom_margin_kw=pb.fast.kw)
         plan = None
-        every = _open_queues(lay, is_open) if \
+        every = _open_queues(lay, is_open) if self.size_all and \
             sum(p.size for p in pairs) <= SIZE_ALL_MAX_PAIRS else frozenset()
+        if len(every) > SIZE_ALL_MAX_QUEUES:
+            every = frozenset()
         if every:
             scope = replace(scope, flagged=every)
         for size_round in range(SIZE_ROUNDS + 3):
@@ -426,8 +434,10 @@ class _Run:
             raw = self.solve(model, f"{label}: stations fixed ({len(scope.flagged)} sized)",
                              relax=not scope.flagged, mip_gap=1e-4, time_limit_s=limit)
             if raw.x is None:
-                if every and scope.flagged == every:  # not sized in time: round by round
+                if every and scope.flagged == every:  # not sized: round by round, and
                     scope, every = replace(scope, flagged=frozenset()), frozenset()
+                    if raw.status is not Status.INFEASIBLE:  # (out of time) from now on
+                        self.size_all = False
                     continue
                 if plan is None and scope.headroom_margin_kw > 0:
                     # the margin itself is what does not fit: plan without it
