@@ -11,25 +11,16 @@ import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pytest
+from _charger_toys import CRS, EXACT, FAST, SERVICE, SLOW
 from shapely.geometry import Point
 
-from siting.chargers.check import ServiceLevel
 from siting.chargers.inputs import ChargerParams, _outside, from_geodataframes
 from siting.chargers.outputs import substation_layer
-from siting.chargers.problem import PileType
-from siting.chargers.queueing import capacity_table
 from siting.chargers.solve import solve_chargers
 from siting.config import load_scenario
 from siting.joint import grid_loads, land_conflicts, plan_jointly, substation_loads
-from siting.models.base import SolverOptions
 from siting.planners import ItemDecisions, PlannerOutput
 
-CRS = "EPSG:32650"
-TABLE = dict(max_wait_minutes=10, wait_probability=0.2, operating_hours=16)
-SLOW = PileType("slow", 7.0, 700.0, capacity_table(6, session_minutes=300, **TABLE))
-FAST = PileType("fast", 60.0, 8000.0, capacity_table(6, session_minutes=40, **TABLE))
-SERVICE = ServiceLevel(10.0, 0.2, 16.0, (300.0, 40.0))
-EXACT = SolverOptions(name="highs", mip_gap=0.0, time_limit_s=60)
 #: four piles, at least one fast: one fast pile and three slow ones at the cheapest
 PARAMS = ChargerParams(piles=(4,), slow=SLOW, fast=FAST, service=SERVICE, radius_m=3000.0,
                        station_cny_yr=1000.0, distance_cny_per_session_m_yr=0.01,

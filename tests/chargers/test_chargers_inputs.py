@@ -6,23 +6,16 @@ import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pytest
+from _charger_toys import CRS, EXACT, FAST, SERVICE, SLOW
 from shapely.geometry import Point
 
-from siting.chargers.check import ServiceLevel, check_charger_solution
+from siting.chargers.check import check_charger_solution
 from siting.chargers.inputs import ChargerParams, from_geodataframes
-from siting.chargers.problem import ChargerProblem, PileType
-from siting.chargers.queueing import capacity_table
+from siting.chargers.problem import ChargerProblem
 from siting.chargers.solve import solve_chargers
 from siting.errors import CRSError, InputError
-from siting.models.base import SolverOptions
 from siting.planners import ItemDecisions
 
-CRS = "EPSG:32650"
-TABLE = dict(max_wait_minutes=10, wait_probability=0.2, operating_hours=16)
-SLOW = PileType("slow", 7.0, 700.0, capacity_table(6, session_minutes=300, **TABLE))
-FAST = PileType("fast", 60.0, 8000.0, capacity_table(6, session_minutes=40, **TABLE))
-SERVICE = ServiceLevel(10.0, 0.2, 16.0, (300.0, 40.0))
-EXACT = SolverOptions(name="highs", mip_gap=0.0, time_limit_s=60)
 PARAMS = ChargerParams(piles=(4,), slow=SLOW, fast=FAST, service=SERVICE, radius_m=3000.0,
                        station_cny_yr=1000.0, distance_cny_per_session_m_yr=0.01,
                        unmet_cny_per_session_yr=10_000.0)

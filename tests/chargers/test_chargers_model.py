@@ -7,34 +7,19 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from _charger_toys import EXACT, FAST, PROOF, SERVICE, SLOW, pile_types
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import siting.chargers.solve as charger_solve
 from siting.chargers.build import CAP_MARGIN, model_table
-from siting.chargers.check import ServiceLevel, check_charger_solution
+from siting.chargers.check import check_charger_solution
 from siting.chargers.problem import ChargerProblem, PileType, upper_hull
-from siting.chargers.queueing import capacity_table, wait_exceed_probability
+from siting.chargers.queueing import wait_exceed_probability
 from siting.chargers.solve import solve_chargers
 from siting.errors import InfeasibleError, InputError
 from siting.models.base import SolverOptions, Status
 from siting.models.solvers import run_solver
-
-
-def pile_types(max_piles: int) -> tuple[PileType, PileType]:
-    """7 kW AC (300 min sessions) and 60 kW DC (40 min) piles, W = 10 min, alpha = 0.2."""
-    def table(minutes: float):
-        return capacity_table(max_piles, session_minutes=minutes, max_wait_minutes=10,
-                              wait_probability=0.2, operating_hours=16)
-
-    return (PileType("slow", 7.0, 700.0, table(300)), PileType("fast", 60.0, 8000.0, table(40)))
-
-
-SLOW, FAST = pile_types(6)
-SERVICE = ServiceLevel(10.0, 0.2, 16.0, (300.0, 40.0))
-EXACT = SolverOptions(name="highs", mip_gap=0.0, time_limit_s=60)
-#: no time limit: what these solves return never depends on the clock
-PROOF = SolverOptions(name="highs", mip_gap=0.0, time_limit_s=None)
 
 
 def toy(**kw: object) -> ChargerProblem:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pytest
+from _charger_toys import FAST, PROOF, SERVICE, SLOW
 from shapely.geometry import Point
-from test_chargers_model import FAST, PROOF, SERVICE, SLOW, toy
+from test_chargers_model import toy
 
 from siting.chargers.check import check_charger_solution
 from siting.chargers.inputs import (
