@@ -442,8 +442,7 @@ def _given_up(seq: Mapping[str, PlannerOutput], joint: Mapping[str, PlannerOutpu
     re-planned: ``<planner>.<kpi>`` -> ``[sequential, joint]``."""
     out: dict[str, Any] = {}
     for name, keys in _GIVEN_UP.items():
-        if name in joint and joint[name] is not seq.get(name) and \
-                joint[name].result is not seq[name].result:
+        if name in joint and name in seq and joint[name].result is not seq[name].result:
             for key in keys:
                 a, b = seq[name].kpis.get(key), joint[name].kpis.get(key)
                 if a is not None and b is not None:

@@ -296,15 +296,13 @@ def preflight(region: Region, demand: gpd.GeoDataFrame, scenario: Scenario,
 
 def check_planner_layers(region: Region, planners: Sequence[str],
                          scenario: Scenario | None = None) -> None:
-    """Raise one :class:`InputError` listing every layer the chosen planners lack (heat
-    needs none in a scenario without space heating: ``heat.heated_share = 0``)."""
+    """Raise one :class:`InputError` listing every layer the chosen planners lack (none
+    for a planner the scenario gives nothing to plan: ``PlannerSpec.needs_inputs``)."""
     from siting.registry import planner_specs
 
     have = [k for k, v in region.layers.items() if len(v)]
-    no_heating = scenario is not None and scenario.heat.heated_share <= 0
     problems = [f"{spec.name} needs layer {missing}" for spec in planner_specs(planners)
-                if not (spec.name == "heat" and no_heating)
-                for missing in spec.missing_inputs(have)]
+                for missing in spec.missing_inputs(have, scenario)]
     if problems:
         listed = ", ".join(sorted(have)) or "none"
         raise InputError.collect(problems, context=(

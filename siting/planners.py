@@ -271,6 +271,9 @@ class PlannerSpec:
     #: ``preflight(region, demand, scenario) -> [problem, ...]`` (each names the target
     #: and the shortfall); see :func:`siting.pipeline.preflight`
     preflight: Callable[[Region, gpd.GeoDataFrame, Scenario], list[str]] | None = None
+    #: ``needs_inputs(scenario)``: whether this scenario gives the planner anything to
+    #: plan, and so needs ``requires`` (heat in a scenario without space heating: no)
+    needs_inputs: Callable[[Scenario], bool] | None = None
 
     def __post_init__(self) -> None:
         decidable = [spec.name for spec in self.layers if spec.decidable]
@@ -297,8 +300,13 @@ class PlannerSpec:
                 return spec
         raise KeyError(f"planner {self.name!r} declares no layer {name!r}")
 
-    def missing_inputs(self, available: Iterable[str]) -> list[str]:
-        """The required region layers (``'a' or 'b'`` per group) not in ``available``."""
+    def missing_inputs(self, available: Iterable[str],
+                       scenario: Scenario | None = None) -> list[str]:
+        """The required region layers (``'a' or 'b'`` per group) not in ``available``
+        (none when ``scenario`` gives the planner nothing to plan: ``needs_inputs``)."""
+        if scenario is not None and self.needs_inputs is not None and \
+                not self.needs_inputs(scenario):
+            return []
         have = set(available)
         return [" or ".join(repr(k) for k in group) for group in self.requires
                 if not have.intersection(group)]

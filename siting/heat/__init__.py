@@ -30,4 +30,5 @@ __all__ = ["PLANNER", "HeatNetworkProblem", "HeatSolution", "PipeCatalogue", "pl
            "solve_heat"]
 
 PLANNER = PlannerSpec(name="heat", title="Waste-heat network", plan=plan_heat, layers=LAYERS,
-                      targets=heat_targets, requires=(("heat_sources",),))
+                      targets=heat_targets, requires=(("heat_sources",),),
+                      needs_inputs=lambda scenario: scenario.heat.heated_share > 0)

@@ -193,53 +193,43 @@ def write_map(
     """
     token = CURRENCY.set(currency)
     try:
-        return _write_map(path, layers, title=title, subtitle=subtitle, kpis=kpis,
-                          attribution=attribution, synthetic=synthetic, basemap=basemap,
-                          table=table, plan_id=plan_id, online_basemaps=online_basemaps,
-                          bounds_from=bounds_from, decisions=decisions, lang=lang)
+        path = Path(path)
+        specs = [_layer_spec(layer, decisions=decisions, lang=lang) for layer in layers]
+        frames = [f for f in (bounds_from or [lyr.frame for lyr in layers]) if len(f)]
+        bounds = map_bounds(frames)
+        roads = _basemap_spec(basemap, bounds)
+        credits = list(dict.fromkeys([*attribution, OSM_ATTRIBUTION]))
+        syn = sorted(set(synthetic))
+        data: dict[str, Any] = {
+            "title": title, "subtitle": subtitle, "bounds": bounds,
+            "attribution": credits,
+            "syntheticNote": (t("ui.synthetic_layers", lang) + ", ".join(
+                _layer_title(n, n, lang) for n in syn)) if syn else "",
+            "basemap": {"offlineName": t("ui.offline_roads" if roads else "ui.offline_none",
+                                         lang),
+                        "roads": roads, "online": online_basemaps,
+                        "tianditu": online_basemaps and in_china(bounds)},
+            "kpis": _kpi_rows(kpis or {}, lang),
+            "layers": specs,
+            "table": _table_spec(table) if table is not None else None,
+        }
+        payload = _json(data)
+        data["planId"] = plan_id or digest(payload)[:16]
+        if lang != "en":  # English is map.js's own text; the plan id never depends on lang
+            data["lang"] = lang
+            data["text"] = texts("ui.", lang)
+        page = _page(title, _json(data), online=online_basemaps, lang=lang,
+                     tianditu=bool(data["basemap"]["tianditu"]))
+        with atomic_path(path) as tmp:
+            tmp.write_text(page, encoding="utf-8")
+        logger.info("wrote %s (%.2f MB, %d layers)", path, len(page.encode()) / 1e6, len(specs))
+        return path
     finally:
         CURRENCY.reset(token)
 
 
-def _write_map(path: str | Path, layers: Sequence[MapLayer], *, title: str, subtitle: str,
-               kpis: Mapping[str, Any] | None, attribution: Sequence[str],
-               synthetic: Collection[str], basemap: gpd.GeoDataFrame | None,
-               table: Mapping[str, Any] | None, plan_id: str | None, online_basemaps: bool,
-               bounds_from: Sequence[gpd.GeoDataFrame] | None, decisions: bool,
-               lang: str) -> Path:
-    path = Path(path)
-    specs = [_layer_spec(layer, decisions=decisions, lang=lang) for layer in layers]
-    frames = [f for f in (bounds_from or [lyr.frame for lyr in layers]) if len(f)]
-    bounds = map_bounds(frames)
-    roads = _basemap_spec(basemap, bounds)
-    credits = list(dict.fromkeys([*attribution, OSM_ATTRIBUTION]))
-    syn = sorted(set(synthetic))
-    data: dict[str, Any] = {
-        "title": title, "subtitle": subtitle, "bounds": bounds,
-        "attribution": credits,
-        "syntheticNote": (t("ui.synthetic_layers", lang) + ", ".join(
-            _layer_title(n, n, lang) for n in syn)) if syn else "",
-        "basemap": {"offlineName": t("ui.offline_roads" if roads else "ui.offline_none", lang),
-                    "roads": roads, "online": online_basemaps,
-                    "tianditu": online_basemaps and in_china(bounds)},
-        "kpis": _kpi_rows(kpis or {}, lang),
-        "layers": specs,
-        "table": _table_spec(table) if table is not None else None,
-    }
-    payload = _json(data)
-    data["planId"] = plan_id or digest(payload)[:16]
-    if lang != "en":  # English is map.js's own text; the plan id never depends on lang
-        data["lang"] = lang
-        data["text"] = texts("ui.", lang)
-    page = _page(title, _json(data), online=online_basemaps, lang=lang,
-                 tianditu=bool(data["basemap"]["tianditu"]))
-    with atomic_path(path) as tmp:
-        tmp.write_text(page, encoding="utf-8")
-    logger.info("wrote %s (%.2f MB, %d layers)", path, len(page.encode()) / 1e6, len(specs))
-    return path
-
-
 # ------------------------------------------------------------------ encoding
+
 
 def _layer_title(key: str, title: str, lang: str) -> str:
     """``title`` of layer ``key``, from the catalogue (``layer.<key>``) unless English."""
