@@ -92,9 +92,12 @@ def _parquet_safe(table: pd.DataFrame) -> pd.DataFrame:
 
 def write_outputs(out: Path, *, table: pd.DataFrame, records: Sequence[Mapping[str, Any]],
                   region: Any, is_demo: bool, provenance: Mapping[str, Any],
-                  robust: Mapping[str, Any] | None, varied: Sequence[str]
+                  robust: Mapping[str, Any] | None, varied: Sequence[str],
+                  stations: tuple[Mapping[str, frozenset[str]],
+                                  Mapping[str, tuple[float, float]]] | None = None
                   ) -> tuple[Path, ...]:
-    """Write the sweep's files into ``out`` (each atomically); return their paths."""
+    """Write the sweep's files into ``out`` (each atomically); return their paths.
+    ``stations``: the runs' :func:`~siting.sweep.robust.station_sets`, when already read."""
     import logging
 
     out.mkdir(parents=True, exist_ok=True)
@@ -111,7 +114,7 @@ def write_outputs(out: Path, *, table: pd.DataFrame, records: Sequence[Mapping[s
                                             "pyarrow)", exc)
     from siting.sweep.robust import station_sets
 
-    sets, where = station_sets(records, out)
+    sets, where = stations if stations is not None else station_sets(records, out)
     page = sweep_page(table, region=region, is_demo=is_demo, varied=varied,
                       station_sets=sets, where=where, robust=robust, provenance=provenance)
     with atomic_path(out / "sweep.html") as tmp:

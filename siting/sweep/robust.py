@@ -77,7 +77,9 @@ def robust_stations(records: Sequence[Mapping[str, Any]], scenarios: Sequence[Sc
                     out: Path, mode: str, executor: Callable[[], Any],
                     payload: Callable[[int], Any],
                     solver: str | None, time_limit_s: float | None, scenario_file: Any,
-                    evaluate: Callable[..., dict[str, Any]], moves: int = 0
+                    evaluate: Callable[..., dict[str, Any]], moves: int = 0,
+                    stations: tuple[dict[str, frozenset[str]],
+                                    dict[str, tuple[float, float]]] | None = None
                     ) -> dict[str, Any]:
     """Choose the robust station set (see the module docstring); write ``robust.json``.
 
@@ -86,6 +88,7 @@ def robust_stations(records: Sequence[Mapping[str, Any]], scenarios: Sequence[Sc
     some evaluation is not yet cached in ``out/robust/evals/`` (a rerun reuses them).
     ``moves``: at most this many move sets of the local search (:func:`block_moves`)
     are evaluated, each in every scenario, after the scenario-plan selection.
+    ``stations``: :func:`station_sets` of ``records`` when the caller has read them.
 
     Raises:
         InputError: an unknown ``mode``, a negative ``moves``, or no scenario with a
@@ -95,7 +98,7 @@ def robust_stations(records: Sequence[Mapping[str, Any]], scenarios: Sequence[Sc
         raise InputError(f"--robust {mode}: choose {' or '.join(MODES)}")
     if moves < 0:
         raise InputError(f"--robust-moves {moves}: give 0 or more move sets to evaluate")
-    sets, where = station_sets(records, out)
+    sets, where = stations if stations is not None else station_sets(records, out)
     order = [i for i, r in enumerate(records) if str(r["run_id"]) in sets]
     if not order:
         raise InputError("--robust: no run of the sweep has a charger plan to start from "

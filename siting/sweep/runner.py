@@ -322,14 +322,15 @@ def run_sweep(scenario: Scenario, points: Sequence[Mapping[str, Any]], *, out: P
                                                            on_lost=lost)):
                 records[todo[j]] = rec
         done: list[dict[str, Any]] = [r for r in records if r is not None]
-        if robust is not None:
-            from siting.sweep.robust import robust_stations
+        from siting.sweep.robust import robust_stations, station_sets
 
+        stations = station_sets(done, out)  # each run's plan.gpkg, read once
+        if robust is not None:
             robust_record = robust_stations(
                 done, scenarios, out=out, mode=robust, executor=session.executor,
                 payload=payload, solver=solver, time_limit_s=time_limit_s,
                 scenario_file=scenario_file, evaluate=evaluate_fixed_task,
-                moves=robust_moves)
+                moves=robust_moves, stations=stations)
         n_workers, address, versions = session.describe()
     finally:
         session.close()
@@ -347,7 +348,7 @@ def run_sweep(scenario: Scenario, points: Sequence[Mapping[str, Any]], *, out: P
                             solver=solver, time_limit_s=time_limit_s, region=region)
     files = write_outputs(out, table=table, records=done, region=region,
                           is_demo=bool(src["demo"]), provenance=prov, robust=robust_record,
-                          varied=list(points[0]) if points else [])
+                          varied=list(points[0]) if points else [], stations=stations)
     return SweepResult(out=out, records=done, table=table, files=files, provenance=prov,
                        robust=robust_record, counts=counts)
 
