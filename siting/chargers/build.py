@@ -23,6 +23,7 @@ still above it is shed to unmet demand).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
@@ -58,7 +59,7 @@ class Layout:
     rank: np.ndarray             # (pairs,) position of the pair in its client's sorted row
     tables: tuple[np.ndarray, ...] = ()  # per type, the Erlang-C table T_t
     scale: np.ndarray = field(default_factory=lambda: np.ones((2, 0)))  # (2, sites) σ_ti
-    hull: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = field(
+    hull: dict[tuple[int, int, int, float], tuple[np.ndarray, np.ndarray]] = field(
         default_factory=dict)
 
     def table(self, pb: ChargerProblem, t: int, i: int) -> np.ndarray:
@@ -119,7 +120,9 @@ class Scope:
     so the model is an LP that is exact. ``flagged``: ``(stage, type, site)`` triples
     with the exact multiple-choice Erlang-C rows. ``cover[s]``: add stage ``s``'s cover rows.
     ``headroom_margin_kw``: keep this much of every substation's headroom free (so that
-    continuous piles can be rounded up within it).
+    continuous piles can be rounded up within it). ``sites``: ``(sites,)`` bool, the
+    only sites that may open (a neighbourhood of a plan; existing and locked stations
+    must be in it); ``None``: all.
     """
 
     pairs: tuple[np.ndarray, ...]
@@ -130,6 +133,7 @@ class Scope:
     flagged: Flagged = frozenset()
     cover: tuple[bool, ...] = (True, True)
     headroom_margin_kw: float = 0.0
+    sites: np.ndarray | None = None
 
 
 # ------------------------------------------------------------------ model parts
@@ -144,6 +148,8 @@ def _add_stage_vars(b: ModelBuilder, pb: ChargerProblem, lay: Layout, scope: Sco
     if s == 0 and pb.locked.size:
         lo[pb.locked] = 1.0
     hi = np.maximum(np.where(lay.room > 0, 1.0, 0.0), lo)
+    if scope.sites is not None:
+        hi = np.where(scope.sites, hi, 0.0)
     if scope.fixed_open is not None:
         lo = hi = np.asarray(scope.fixed_open[s], dtype=float)
     v = {"open": b.add_vars(f"open{tag}", n, lb=lo, ub=hi, integer=True,
@@ -222,30 +228,68 @@ def _add_reach(b: ModelBuilder, pb: ChargerProblem, v: Mapping[str, VarBlock]) -
                vals=np.ones(int(keep.sum())), lower=1.0, upper=np.inf, n_rows=clients.size)
 
 
-def _add_capacity_hull(b: ModelBuilder, pb: ChargerProblem, lay: Layout,
+def reachable_load(pb: ChargerProblem, scope: Scope, s: int) -> np.ndarray:
+    """``D_si``: the most sessions/day site ``i`` can carry in stage ``s``, the demand of
+    every client with a pair to it in ``scope`` (a queue's load never exceeds it)."""
+    pairs = scope.pairs[s]
+    c = pb.costs
+    return np.bincount(c.site[pairs], weights=pb.demand[s][c.client[pairs]],
+                       minlength=c.n_sites)
+
+
+def _add_capacity_hull(b: ModelBuilder, pb: ChargerProblem, lay: Layout, scope: Scope,
                        v: Mapping[str, VarBlock], s: int) -> None:
-    """``q_ti - slope_k n_ti <= g(start_k) - slope_k start_k`` per hull segment."""
-    rows, cols, vals, rhs = [], [], [], []
+    """Erlang-C capacity by its hull, in perspective with the open variable ``y_i``:
+    ``q_ti <= slope_k n_ti + (h(start_k) - slope_k start_k) y_i`` per segment of the
+    upper concave hull of ``h(n) = min(g(n), D_si)``, ``n = 0..slots``; and
+    ``q_slow,i + q_fast,i <= D_si y_i``.
+
+    Every plan has ``q_ti <= g(n_ti)`` and ``q_ti <= D_si`` (:func:`reachable_load`),
+    and a closed site ``y_i = 0`` has ``n = q = 0``, so the rows are valid: at ``y = 1``
+    they are the hull, at ``y = 0`` they force ``q = 0``.
+
+    - Without the cap the hull is the chord from 0 to the most piles (the table is
+      convex): every pile serves as much as one in the largest station, which on thin
+      demand, where stations are small, undercounts the piles a station needs. With it,
+      a site that can reach only ``D`` sessions is priced at the piles its own table
+      needs for them.
+    - Without the perspective a station half open (``y = 0.5``, half its cost) carries
+      its full load; with it, at most ``D y``, as if all its pairs were linked, at one
+      row per station.
+    """
+    rows, cols, vals = [], [], []
     r = 0
+    reachable = reachable_load(pb, scope, s)
+    y = v["open"]
     for t in range(2):
         q, npile = v[f"load_{TYPES[t]}"], v[f"piles_{TYPES[t]}"]
         for i in np.flatnonzero(lay.slots[t] > 0):
-            key = (t, int(lay.base[t, i]), int(lay.slots[t, i]))
             g = lay.table(pb, t, int(i))
-            if key not in lay.hull:
-                lay.hull[key] = upper_hull(g)
-            start, slope = lay.hull[key]
+            if reachable[i] < g[-1]:  # capped by what the site can reach
+                g = np.minimum(g, reachable[i])
+                start, slope = upper_hull(g)
+            else:
+                key = (t, int(lay.base[t, i]), int(lay.slots[t, i]), float(lay.scale[t, i]))
+                if key not in lay.hull:
+                    lay.hull[key] = upper_hull(g)
+                start, slope = lay.hull[key]
             k = start.size
             rr = np.arange(r, r + k)
-            rows += [rr, rr]
-            cols += [np.full(k, q.start + i), np.full(k, npile.start + i)]
-            vals += [np.ones(k), -slope]
-            rhs.append(g[start] - slope * start)
+            rows += [rr, rr, rr]
+            cols += [np.full(k, q.start + i), np.full(k, npile.start + i),
+                     np.full(k, y.start + i)]
+            vals += [np.ones(k), -slope, -(g[start] - slope * start)]
             r += k
     if r:
         b.add_rows(f"capacity{s + 1}", rows=np.concatenate(rows), cols=np.concatenate(cols),
-                   vals=np.concatenate(vals), lower=-np.inf, upper=np.concatenate(rhs),
-                   n_rows=r)
+                   vals=np.concatenate(vals), lower=-np.inf, upper=0.0, n_rows=r)
+    sites = np.flatnonzero(lay.room > 0)
+    k = np.arange(sites.size)
+    b.add_rows(f"reachable{s + 1}", rows=np.r_[k, k, k],
+               cols=np.r_[v["load_slow"].index(sites), v["load_fast"].index(sites),
+                          y.index(sites)],
+               vals=np.r_[np.ones(2 * sites.size), -reachable[sites]], lower=-np.inf,
+               upper=0.0, n_rows=sites.size)
 
 
 def _add_exact(b: ModelBuilder, pb: ChargerProblem, lay: Layout, v: Mapping[str, VarBlock],
@@ -336,7 +380,12 @@ def _add_totals(b: ModelBuilder, pb: ChargerProblem, scope: Scope,
     both = np.r_[v["piles_slow"].index(), v["piles_fast"].index()]
     b.add_rows(f"target{tag}", rows=np.zeros(2 * n), cols=both, vals=np.ones(2 * n),
                lower=target, upper=target if pb.rule == "exact" else np.inf, n_rows=1)
-    if pb.fast_share_min > 0:
+    if pb.fast_share_min > 0 and pb.rule == "exact":
+        # the total is the target, so the share is a count of whole piles
+        b.add_rows(f"fast_share{tag}", rows=np.zeros(n), cols=v["piles_fast"].index(),
+                   vals=np.ones(n), lower=float(math.ceil(pb.fast_share_min * target - 1e-9)),
+                   upper=np.inf, n_rows=1)
+    elif pb.fast_share_min > 0:
         phi = pb.fast_share_min
         b.add_rows(f"fast_share{tag}", rows=np.zeros(2 * n), cols=both,
                    vals=np.r_[-phi * np.ones(n), (1 - phi) * np.ones(n)], lower=0.0,
@@ -395,7 +444,7 @@ def build_model(pb: ChargerProblem, lay: Layout, scope: Scope,
     for s, v in enumerate(stages):
         _add_demand(b, pb, lay, scope, v, s)
         _add_flow(b, pb, scope, v, s)
-        _add_capacity_hull(b, pb, lay, v, s)
+        _add_capacity_hull(b, pb, lay, scope, v, s)
         _add_opening(b, pb, lay, v, s)
         if scope.cover[s] and scope.fixed_open is None:
             _add_cover(b, pb, lay, v, s)

@@ -11,6 +11,7 @@ from _charger_toys import EXACT, FAST, PROOF, SERVICE, SLOW, pile_types
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import siting.chargers.build as charger_build
 import siting.chargers.solve as charger_solve
 from siting.chargers.build import CAP_MARGIN, model_table
 from siting.chargers.check import check_charger_solution
@@ -185,10 +186,13 @@ def _random_sites(seed: int, n_clients: int, n_sites: int) -> tuple[np.random.Ge
 
 
 def random_problem(seed: int, n_clients: int, n_sites: int, stages: int, p1: int, *,
-                   ratio_cost: float = 0.0, fast_share_min: float = 0.0) -> ChargerProblem:
+                   ratio_cost: float = 0.0, fast_share_min: float = 0.0,
+                   peak: bool = False) -> ChargerProblem:
     """Clients and sites at seeded random points in a 4 km square, 2.5 km radius,
-    two substations (one with 200 kW of headroom)."""
+    two substations (one with 200 kW of headroom); with ``peak``, each site's
+    peak-hour factor one of 0.5, 0.7 and 1."""
     rng, pts_c, pts_s, demand, max_piles = _random_sites(seed, n_clients, n_sites)
+    scale = np.random.default_rng(seed + 1).choice([0.5, 0.7, 1.0], n_sites) if peak else None
     d = np.hypot(*(pts_c[:, None, :] - pts_s[None, :, :]).transpose(2, 0, 1))
     i, j = np.nonzero(d <= 2500)
     rows = [demand] if stages == 1 else [demand, 1.8 * demand]
@@ -199,7 +203,7 @@ def random_problem(seed: int, n_clients: int, n_sites: int, stages: int, p1: int
         fast_ok=rng.random(n_sites) < 0.7, station_cost=rng.uniform(500, 3000, n_sites),
         distance_cost=0.2, unmet_cost=5000.0, ratio_cost=ratio_cost,
         fast_share_min=fast_share_min, substation=rng.integers(0, 2, n_sites),
-        headroom_kw=[200.0, 1e6], stage_weight=[1.0, 0.8][:stages])
+        headroom_kw=[200.0, 1e6], stage_weight=[1.0, 0.8][:stages], peak_scale=scale)
 
 
 @st.composite
@@ -211,7 +215,8 @@ def instances(draw: st.DrawFn) -> ChargerProblem:
     p1 = int(draw(st.integers(n_sites, most)))
     return random_problem(seed, n_clients, n_sites, stages, p1,
                           ratio_cost=float(draw(st.sampled_from([0, 300]))),
-                          fast_share_min=float(draw(st.sampled_from([0.0, 0.2]))))
+                          fast_share_min=float(draw(st.sampled_from([0.0, 0.2]))),
+                          peak=draw(st.booleans()))
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -244,6 +249,46 @@ def test_property_plans_pass_the_checker_and_bracket_the_optimum(pb: ChargerProb
     assert auto.result.objective >= exact.result.objective - tol
     if auto.result.status is Status.OPTIMAL:
         assert auto.result.objective <= exact.result.objective + tol
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pb=instances())
+def test_property_hull_rows_cut_off_no_plan(pb: ChargerProblem) -> None:
+    # The exact MIP sizes every queue by its multiple-choice rows, so the hull rows
+    # (capped by the reachable demand, in perspective with the open variable) and the
+    # reachable-load rows are redundant there: removing them must leave the optimum
+    # where it is. A row that cut off a plan would raise it (and a relaxation built
+    # on it would then give a false bound).
+    try:
+        tight = solve_chargers(pb, PROOF, method="exact")
+    except InfeasibleError:
+        return
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(charger_build, "_add_capacity_hull", lambda *a, **k: None)
+        loose = solve_chargers(pb, PROOF, method="exact")
+    assert tight.result.status is loose.result.status is Status.OPTIMAL
+    tol = 1e-6 * max(1.0, abs(loose.result.objective))
+    assert tight.result.objective == pytest.approx(loose.result.objective, abs=tol)
+
+
+def test_hull_rows_use_each_sites_own_peak_factor() -> None:
+    # Two sites with the same room but peak factors 0.5 and 1: the hull's chord was
+    # once cached by room alone, so the second site got the first one's slope
+    pb = ChargerProblem.from_costs(
+        (np.array([0, 1]), np.array([0, 1]), np.array([0.0, 0.0])), n_clients=2,
+        n_sites=2, demand=[[30.0, 30.0]], piles=[12], slow=SLOW, fast=FAST,
+        max_piles=[6, 6], fast_ok=[False, False], peak_scale=[0.5, 1.0])
+    lay = charger_build.layout(pb)
+    scope = charger_solve._Run(pb, PROOF, None).relaxation_scope()
+    model = charger_build.build_model(pb, lay, scope)
+    x = np.zeros(model.n_cols)
+    values = {"open1": [1.0, 1.0], "piles_slow1": [6.0, 6.0],
+              "load_slow1": [0.5 * SLOW.table[6], SLOW.table[6]]}
+    for name, value in values.items():
+        x[model.vars[name].slice] = value
+    x[model.vars["load_slow1"].slice] -= 2 * CAP_MARGIN
+    rows = model.rows["capacity1"].slice
+    assert np.all(model.matrix.tocsr()[rows] @ x <= model.row_upper[rows] + 1e-9)
 
 
 def test_relax_diagnoses_a_whole_pile_conflict_like_exact() -> None:
@@ -486,3 +531,58 @@ def test_small_fixed_station_plans_size_every_queue_exactly() -> None:
              if (m := re.search(r"stations fixed \((\d+) sized\)", p["step"]))]
     assert sized and sized[0] > 0  # the first evaluation already sized queues
     checked(pb, sol, radius_m=2500.0)
+
+
+def test_small_relax_plans_improve_in_the_incumbents_neighbourhood() -> None:
+    # on instances the exact MIP fits, the relax path searches the incumbent's
+    # neighbourhood exactly (a heuristic: its plan counts, its bound does not) before
+    # the exact MIP proves the gap
+    pb = random_problem(11, 7, 5, 1, 9, ratio_cost=300.0)
+    exact = solve_chargers(pb, PROOF, method="exact")
+    sol = solve_chargers(pb, PROOF, method="relax")
+    steps = [p["step"] for p in sol.result.model["phases"]]
+    assert any(s.startswith("neighbourhood of the incumbent") for s in steps), steps
+    assert "relaxation (MIP)" not in steps
+    assert sol.result.status is Status.OPTIMAL
+    assert sol.result.objective == pytest.approx(exact.result.objective, rel=1e-6)
+    checked(pb, sol, radius_m=2500.0)
+
+
+@pytest.mark.parametrize("seed", [3, 11, 29])
+def test_large_instance_path_brackets_the_optimum(monkeypatch, seed: int) -> None:
+    # past the exact MIP's size limits the relax path runs the relaxation MIP instead
+    # of the neighbourhood and the exact MIP; its plan and bound must still bracket
+    # the exact optimum
+    monkeypatch.setattr(charger_solve, "POLISH_MAX_PAIRS", 0)
+    pb = random_problem(seed, 7, 5, 2, 8, ratio_cost=300.0, peak=True)
+    try:
+        exact = solve_chargers(pb, PROOF, method="exact")
+    except InfeasibleError:
+        pytest.skip("this seed's instance has no plan")
+    sol = solve_chargers(pb, PROOF, method="relax")
+    steps = [p["step"] for p in sol.result.model["phases"]]
+    assert not any(s.startswith(("neighbourhood", "exact")) for s in steps), steps
+    tol = 1e-6 * max(1.0, abs(exact.result.objective))
+    assert sol.result.bound <= exact.result.objective + tol
+    assert sol.result.objective >= exact.result.objective - tol
+    checked(pb, sol, radius_m=2500.0)
+
+
+def test_stations_are_added_where_the_rounded_plan_leaves_demand_unserved() -> None:
+    # Two towns, each reached by its own site only, and a third site reaching both.
+    # Rounding the LP opens only the shared site (forced here), whose 6 slow piles
+    # (at least 6 in all) cannot serve both towns' 16 sessions; the town left unserved
+    # gets its own station, and the plan then serves everything
+    costs = (np.array([0, 0, 1, 1]), np.array([0, 2, 1, 2]), np.array([0.0, 900, 0, 900]))
+    pb = ChargerProblem.from_costs(
+        costs, n_clients=2, n_sites=3, demand=[[8.0, 8.0]], piles=[6], rule="at_least",
+        slow=SLOW,
+        fast=FAST, max_piles=[6, 6, 6], fast_ok=[False, False, False],
+        station_cost=[1000.0, 1000.0, 500.0], distance_cost=0.01, unmet_cost=10_000.0)
+    run = charger_solve._Run(pb, PROOF, None)
+    only_shared = np.array([[False, False, True]])
+    run.evaluate(only_shared, "shared site only")
+    assert run.best is not None and run.best.unmet.sum() > 1.0
+    run.open_for_unmet(np.zeros((1, 3)))
+    assert run.best.unmet.sum() == pytest.approx(0.0, abs=1e-6)
+    assert run.best.open[0].sum() == 2
