@@ -32,6 +32,10 @@ the parts of the run it comes from)::
     python bench/chargers_scaling.py --full --sizes 1000,2000,5000,10000,20000
     python bench/chargers_scaling.py --spopt 100,250,500,1000 --spopt-limit-s 600
     python bench/chargers_scaling.py --spopt 250 --spopt-limit-s 600 --ours-time-limit 600
+    python bench/chargers_scaling.py --thin 100,250,500,1000
+
+``--thin 100,250,500,1000``: our planner alone on the samples of ``--spopt`` (same
+seed), past the sizes spopt finishes.
 """
 
 from __future__ import annotations
@@ -163,16 +167,12 @@ def run_size(region_pickle: str, n: int, seed: int) -> dict[str, Any]:
 # ------------------------------------------------------------------ spopt
 
 
-def run_spopt(region_pickle: str, n: int, seed: int, limit_s: float,
-              ours_limit_s: float | None = None) -> dict[str, Any]:
-    """spopt's capacitated p-median and our planner on the same ``n`` demand points
-    (ours with the scenario's time limit, or ``ours_limit_s``)."""
-    import pulp
-    from spopt.locate import PMedian
-
+def _thin_sample(region_pickle: str, n: int, seed: int) -> tuple[Any, ...]:
+    """``n`` demand points of the demo drawn at random (seeded) with their own sessions,
+    the pile target scaled by their share of the city's sessions: ``(region, cells,
+    scenario, full inputs, piles)``."""
     from siting.chargers.inputs import charger_inputs
     from siting.config import load_scenario
-    from siting.planners import solver_options
 
     with open(region_pickle, "rb") as fh:
         region, demand = pickle.load(fh)
@@ -189,6 +189,37 @@ def run_spopt(region_pickle: str, n: int, seed: int, limit_s: float,
     # the sample's own piles only: no city-wide bus depots or taxi hubs in a sample
     scenario = base.replace(**{"chargers.piles_2025": piles, "fleet.buses": 0,
                                "fleet.taxis": 0})
+    return region, cells, scenario, full, piles
+
+
+def run_thin(region_pickle: str, n: int, seed: int) -> dict[str, Any]:
+    """Our planner alone on the ``n``-point sample of :func:`run_spopt` (no peer: spopt
+    does not finish 500 points in 10 minutes), with the scenario's 60 s limit."""
+    from siting.chargers.inputs import charger_inputs
+    from siting.planners import solver_options
+
+    region, cells, scenario, full, piles = _thin_sample(region_pickle, n, seed)
+    ours = charger_inputs(region, cells, scenario, sites=full.sites)
+    t0 = time.perf_counter()
+    sol = solve_chargers(ours.problem, solver_options(scenario.solver, seed=scenario.seed))
+    r = sol.result
+    return {"points": int(ours.problem.costs.n_clients), "piles": piles,
+            "pairs": int(ours.problem.costs.nnz), "solve_s": time.perf_counter() - t0,
+            "status": r.status.value, "gap": r.mip_gap, "objective": r.objective,
+            "bound": r.bound, "steps": [p["step"] for p in r.model.get("phases", [])]}
+
+
+def run_spopt(region_pickle: str, n: int, seed: int, limit_s: float,
+              ours_limit_s: float | None = None) -> dict[str, Any]:
+    """spopt's capacitated p-median and our planner on the same ``n`` demand points
+    (ours with the scenario's time limit, or ``ours_limit_s``)."""
+    import pulp
+    from spopt.locate import PMedian
+
+    from siting.chargers.inputs import charger_inputs
+    from siting.planners import solver_options
+
+    region, cells, scenario, full, piles = _thin_sample(region_pickle, n, seed)
     t0 = time.perf_counter()
     ours = charger_inputs(region, cells, scenario, sites=full.sites)
     sol = solve_chargers(ours.problem, solver_options(scenario.solver, seed=scenario.seed,
@@ -318,11 +349,29 @@ def _fmt_spopt(rows: list[tuple[int, dict[str, Any] | None]], limit_s: float) ->
     return [*lines, ""]
 
 
+def _fmt_thin(rows: list[tuple[int, dict[str, Any] | None]]) -> list[str]:
+    lines = ["### Thin demand: this planner alone at the 60 s limit", "",
+             "The samples of the spopt table (same seed), with no peer: spopt's "
+             "capacitated p-median did not finish 500 points in 10 minutes.", "",
+             "| demand points | pairs | piles | solve (s) | status | gap | objective (CNY/yr) "
+             "| bound |", "|---:|---:|---:|---:|---|---:|---:|---:|"]
+    for n, r in rows:
+        if r is None:
+            lines.append(f"| {n:,} | | | | timed out | | | |")
+            continue
+        gap = "" if r["gap"] is None or r["gap"] != r["gap"] else f"{100 * r['gap']:.2f}%"
+        lines.append(f"| {r['points']:,} | {r['pairs']:,} | {r['piles']:,} | "
+                     f"{r['solve_s']:.1f} | {r['status']} | {gap} | {r['objective']:,.0f} | "
+                     f"{r['bound']:,.0f} |")
+    return [*lines, ""]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--full", action="store_true")
     ap.add_argument("--sizes", default="")
     ap.add_argument("--spopt", default="")
+    ap.add_argument("--thin", default="", help="sample sizes for our planner alone")
     ap.add_argument("--spopt-limit-s", type=float, default=600.0)
     ap.add_argument("--spopt-max-gib", type=float, default=8.0)
     ap.add_argument("--ours-time-limit", type=float, default=None,
@@ -333,10 +382,14 @@ def main() -> None:
     ap.add_argument("--write", action="store_true")
     ap.add_argument("--one-size", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--one-spopt", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--one-thin", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--region", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one_size:
         print(json.dumps(run_size(args.region, args.one_size, args.seed)))
+        return
+    if args.one_thin:
+        print(json.dumps(run_thin(args.region, args.one_thin, args.seed)))
         return
     if args.one_spopt:
         print(json.dumps(run_spopt(args.region, args.one_spopt, args.seed, args.spopt_limit_s,
@@ -352,7 +405,7 @@ def main() -> None:
         out = run_full()
         body += _fmt_full(out)
         print("\n".join(_fmt_full(out)), flush=True)
-    if args.sizes or args.spopt:
+    if args.sizes or args.spopt or args.thin:
         from siting.config import load_scenario
         from siting.pipeline import region_demand
         from siting.region.zibo import build_zibo_region
@@ -372,12 +425,21 @@ def main() -> None:
                     print(n, r, flush=True)
                     rows.append(r)
                 body += _fmt_sizes(rows, args.cell_size_m)
-            if args.spopt:
+            if args.spopt or args.thin:
                 region = build_zibo_region(seed=scenario.seed)
                 demand = region_demand(region, scenario)
                 path = Path(tmp) / "default.pkl"
                 with open(path, "wb") as fh:
                     pickle.dump((region, demand), fh)
+            if args.thin:
+                trows: list[tuple[int, dict[str, Any] | None]] = []
+                for n in (int(v) for v in args.thin.split(",")):
+                    r = _child(["--one-thin", str(n), "--region", str(path),
+                                "--seed", str(args.seed)], 600)
+                    print(n, r, flush=True)
+                    trows.append((n, r))
+                body += _fmt_thin(trows)
+            if args.spopt:
                 srows: list[tuple[int, dict[str, Any] | None]] = []
                 for n in (int(v) for v in args.spopt.split(",")):
                     need_gib = n * 2800 * SPOPT_BYTES_PER_VAR / 2**30

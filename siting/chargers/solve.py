@@ -56,9 +56,19 @@ SIZE_ALL_MAX_QUEUES = 1_000
 #: small stations where the relaxation's Erlang-C chord is weak) end the other steps at
 #: 1.9-7.9% in 3-23 s; the exact MIP then raises the bound to 0.6-5.8% by the 60 s limit
 POLISH_MAX_COLUMNS = 250_000
+#: ... and up to this many flows (stages x pairs): past it the exact MIP's root cut
+#: rounds, which HiGHS cannot interrupt, outlast the limit (1,000 thin points, 17,518
+#: pairs: 40 s on a 23 s limit), and the relaxation MIP runs instead
+POLISH_MAX_PAIRS = 10_000
+#: the neighbourhood MIP (:meth:`_Run.neighbourhood`): each client's nearest sites it
+#: may open besides the relaxation's and the incumbent's, and its share of the time left
+NEIGHBOUR_SITES = 3
+NEIGHBOUR_SHARE = 0.5
 #: relative gap below which a plan counts as proven at ``mip_gap`` (objectives are
 #: recomputed from the plan, which moves them by solver tolerances)
 GAP_TOL = 1e-9
+#: rounds of :meth:`_Run.open_for_unmet`
+UNMET_ROUNDS = 3
 #: seconds the diagnosis after a proof of infeasibility may take past the time limit
 #: (a MIP over pile counts only; see :func:`siting.chargers.diagnose.whole_piles`)
 DIAGNOSE_MIN_S = 5.0
@@ -324,9 +334,43 @@ class _Run:
                       for s in range(pb.n_stages)]
         if idle.any() and all(r >= p for r, p in zip(trial_room, pb.piles, strict=True)):
             trial = _with_reach(pb, lay, self.best.open & ~idle, prefer=self.best.open[0])
+            if np.array_equal(trial, self.best.open):  # the reach rule keeps them all
+                return value
             logger.info("%s: closing %d idle stations", pb.name, int(idle.sum()))
             value = min(value, self.evaluate(trial, "idle stations closed"))
         return value
+
+    def open_for_unmet(self, y: np.ndarray) -> None:
+        """While the best plan leaves reachable demand unserved (its stations cannot hold
+        it in whole piles), open for each such client, largest first, the closed site in
+        its reach with the largest ``y`` (then the nearest), and keep the plan if cheaper;
+        at most :data:`UNMET_ROUNDS` times."""
+        pb, lay, c = self.pb, self.lay, self.pb.costs
+        for attempt in range(UNMET_ROUNDS):
+            if self.best is None or self.done() or self.deadline.expired():
+                return
+            plan = self.best
+            trial = plan.open.copy()
+            for s in range(pb.n_stages):
+                left = np.zeros(c.n_clients)
+                left[lay.reach] = plan.unmet[s, lay.reach]
+                for j in np.argsort(-left, kind="stable")[:np.count_nonzero(left > 1e-6)]:
+                    row = slice(c.indptr[j], c.indptr[j + 1])
+                    sites = c.site[row]
+                    if (trial[s, sites] & ~plan.open[s, sites]).any():
+                        continue  # a site opened for a client before it reaches it too
+                    ok = ~trial[s, sites] & (lay.room[sites] > 0)
+                    if not ok.any():
+                        continue
+                    pick = np.lexsort((c.cost[row], -y[s, sites]))
+                    trial[s:, sites[pick[ok[pick]][0]]] = True
+            if np.array_equal(trial, plan.open):
+                return
+            logger.info("%s: opening %d stations where demand goes unserved", pb.name,
+                        int((trial & ~plan.open).any(axis=0).sum()))
+            if self.evaluate(trial, f"stations added for unmet demand {attempt + 1}") \
+                    >= self.upper and self.best is plan:
+                return
 
     def idle(self, plan: _Plan) -> np.ndarray:
         """``(stages, sites)``: new stations opened in a stage that serve (almost) nothing
@@ -355,7 +399,7 @@ class _Run:
         of the time; with no incumbent a proof of infeasibility is diagnosed (raises)."""
         from siting.chargers.diagnose import diagnose_infeasible
 
-        pb, lay = self.pb, self.lay
+        pb = self.pb
         scope = self.exact_scope()
         model = self.build(scope)
         if self.best is None:
@@ -364,12 +408,19 @@ class _Run:
                 diagnose_infeasible(pb, time_limit_s=self.diagnose_limit())
             self.adopt_exact(scope, model, raw)
             return
+        raw = self.solve(model, "exact (MIP) from the incumbent",
+                         start=self.exact_start(scope, model, self.best))
+        self.adopt_exact(scope, model, raw)
+
+    def exact_start(self, scope: Scope, model: LinearModel, plan: _Plan) -> np.ndarray:
+        """``plan`` as a start of an exact model (``scope.flagged`` queues sized by their
+        multiple-choice variables); ``plan``'s stations must all be in ``scope``."""
+        pb, lay = self.pb, self.lay
         x = np.zeros(model.n_cols)
-        plan = self.best
         for s in range(pb.n_stages):
             tag = str(s + 1)
             blocks = {"open": plan.open[s].astype(float), "piles_slow": plan.piles[s, 0],
-                      "piles_fast": plan.piles[s, 1], "flow": plan.flow[s],
+                      "piles_fast": plan.piles[s, 1], "flow": plan.flow[s, scope.pairs[s]],
                       "unmet": plan.unmet[s, lay.reach], "load_slow": plan.load[s, 0],
                       "load_fast": plan.load[s, 1], "short": plan.short[s]}
             for name, value in blocks.items():
@@ -380,8 +431,33 @@ class _Run:
                 if k > 0:
                     x[offset + k - 1] = 1.0
                 offset += int(lay.slots[t, i])
-        raw = self.solve(model, "exact (MIP) from the incumbent", start=x)
-        self.adopt_exact(scope, model, raw)
+        return x
+
+    def neighbourhood(self, support: np.ndarray) -> None:
+        """The exact MIP over a neighbourhood of the incumbent, started from it: only the
+        sites in ``support`` (``(sites,)`` bool), the incumbent's stations and each
+        client's :data:`NEIGHBOUR_SITES` nearest sites may open. A heuristic (every plan
+        of it is a plan of the whole problem), so only its plan is kept, not its bound."""
+        pb, lay = self.pb, self.lay
+        assert self.best is not None
+        c = pb.costs
+        sites = support | self.best.open.any(axis=0) | ~lay.new_site
+        if pb.locked.size:
+            sites[pb.locked] = True
+        near = (lay.rank < NEIGHBOUR_SITES) & (lay.room[c.site] > 0)
+        sites[c.site[near]] = True
+        pairs = np.flatnonzero(sites[c.site])
+        flagged = frozenset((s, t, int(i)) for s in range(pb.n_stages) for t in range(2)
+                            for i in np.flatnonzero((lay.slots[t] > 0) & sites))
+        scope = Scope(pairs=(pairs,) * pb.n_stages, flagged=flagged, sites=sites)
+        model = self.build(scope)
+        left = self.deadline.remaining()
+        raw = self.solve(model, f"neighbourhood of the incumbent ({int(sites.sum())} sites, "
+                         f"MIP)", start=self.exact_start(scope, model, self.best),
+                         mip_gap=0.5 * self.opts.mip_gap,
+                         time_limit_s=None if left is None else NEIGHBOUR_SHARE * left)
+        if raw.x is not None:
+            self.adopt_exact(scope, model, replace(raw, bound=math.nan))
 
     def adopt_exact(self, scope: Scope, model: LinearModel, raw: RawSolution) -> None:
         """Take the exact MIP's dual bound and its plan, if better."""
@@ -578,8 +654,10 @@ def solve_problem(pb: ChargerProblem, opts: SolverOptions, extra: ExtraConstrain
                   *, progress: bool = False) -> ChargerSolution:
     """Bound from a relaxation, exact plans at fixed stations, improved while time lasts.
 
-    1. **Relaxation**: pile counts continuous, Erlang-C by its upper concave hull, and
-       each client's pairs beyond its ``near_sites`` nearest replaced by one *far* flow
+    1. **Relaxation**: pile counts continuous, Erlang-C by its upper concave hull
+       (capped at the demand each site can reach, in perspective with the open
+       variable; see :func:`siting.chargers.build._add_capacity_hull`), and each
+       client's pairs beyond its ``near_sites`` nearest replaced by one *far* flow
        priced at the nearest left-out distance that loads no station. Every exact plan
        maps to a feasible point of it at no higher cost, so its LP bound (and, in step
        3, its MIP bound) is a valid lower bound on the exact optimum. Only an LP solved
@@ -592,16 +670,22 @@ def solve_problem(pb: ChargerProblem, opts: SolverOptions, extra: ExtraConstrain
        ``T(e + n)`` (less :data:`~siting.chargers.build.CAP_MARGIN`, so that solver
        tolerances stay inside the table; any load still above it is shed to unmet
        demand). Feasible for the exact problem: the upper bound.
-    3. While the gap is above ``mip_gap`` and time is left: the relaxation as a MIP
-       started from the incumbent; the stations it opens get step 2 again.
+       Where that plan leaves reachable demand unserved, stations are added for it
+       (:meth:`_Run.open_for_unmet`).
+    3. While the gap is above ``mip_gap`` and time is left, on instances small enough
+       for the exact MIP (at most :data:`POLISH_MAX_COLUMNS` pile and flow columns and
+       :data:`POLISH_MAX_PAIRS` flows): the exact MIP over a neighbourhood of the
+       incumbent (:meth:`_Run.neighbourhood`), for a better plan. On larger ones: the
+       relaxation as a MIP started from the incumbent; the stations it opens get step
+       2 again.
     4. No plan yet and time left: whole piles that meet every pile-side constraint
        (:func:`siting.chargers.diagnose.whole_piles`, a MIP over pile counts only,
        which decides whether any plan exists) and the LP of step 2 at them; or
        :class:`~siting.errors.InfeasibleError` naming the constraint and the shortfall,
        as ``method="exact"`` raises. A proof of infeasibility from the relaxation or
        the exact MIP is diagnosed the same way.
-    5. Still open, on instances of at most :data:`POLISH_MAX_COLUMNS` pile and flow
-       columns: the exact MIP started from the incumbent, for the time left.
+    5. Still open, on instances small enough for it (step 3): the exact MIP started
+       from the incumbent, for the time left; its bound is the exact problem's.
 
     ``TIME_LIMIT_NO_SOLUTION`` is returned only when the time limit was reached.
 
@@ -615,6 +699,8 @@ def solve_problem(pb: ChargerProblem, opts: SolverOptions, extra: ExtraConstrain
 
     t_start = time.perf_counter()
     run = _Run(pb, opts, extra)
+    exact = pb.exact_size() <= POLISH_MAX_COLUMNS and \
+        pb.n_stages * pb.costs.nnz <= POLISH_MAX_PAIRS
     bar = tqdm(total=3, desc=f"{pb.name}: solve", disable=not progress, leave=False)
     scope = run.relaxation_scope()
     model = run.build(scope)
@@ -632,8 +718,12 @@ def solve_problem(pb: ChargerProblem, opts: SolverOptions, extra: ExtraConstrain
         lp = _extract(pb, run.lay, scope, model, raw.x)
         y = np.stack([raw.x[model.vars[f"open{s + 1}"].slice] for s in range(pb.n_stages)])
         run.evaluate_rounded(y, lp.piles.sum(axis=1), run.round_open(y, scope, lp.unmet))
+        run.open_for_unmet(y)
+        if exact and run.best is not None and not run.done() and not run.deadline.expired():
+            run.neighbourhood(y.max(axis=0) > 1e-6)
         bar.update()
-        if run.best is not None and not run.done() and not run.deadline.expired():
+        if not exact and run.best is not None and not run.done() and \
+                not run.deadline.expired():
             start = run.relaxation_start(model, scope, run.best)
             mip = run.solve(model, "relaxation (MIP)", mip_gap=0.5 * opts.mip_gap,
                             start=start)
@@ -644,8 +734,7 @@ def solve_problem(pb: ChargerProblem, opts: SolverOptions, extra: ExtraConstrain
                 run.evaluate(_extract(pb, run.lay, scope, model, mip.x).open, "MIP stations")
     if run.best is None and not run.deadline.expired():
         run.rescue()  # raises InfeasibleError when whole piles cannot meet the pile side
-    if not run.done() and not run.deadline.expired() and \
-            pb.exact_size() <= POLISH_MAX_COLUMNS:
+    if not run.done() and not run.deadline.expired() and exact:
         run.polish()  # with no plan yet, proves infeasibility (diagnosed) or finds one
     bar.update()
     bar.close()
