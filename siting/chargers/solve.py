@@ -388,11 +388,15 @@ class _Run:
         return out
 
 
-    def exact_scope(self) -> Scope:
+    def exact_scope(self, sites: np.ndarray | None = None) -> Scope:
+        """The exact MIP: every pair and every queue sized by its multiple-choice rows;
+        with ``sites`` (``(sites,)`` bool), only those sites may open."""
         pb, lay = self.pb, self.lay
+        ok = np.ones(pb.costs.n_sites, bool) if sites is None else sites
         flagged = frozenset((s, t, int(i)) for s in range(pb.n_stages) for t in range(2)
-                            for i in np.flatnonzero(lay.slots[t] > 0))
-        return Scope(pairs=(np.arange(pb.costs.nnz),) * pb.n_stages, flagged=flagged)
+                            for i in np.flatnonzero((lay.slots[t] > 0) & ok))
+        pairs = np.flatnonzero(ok[pb.costs.site])
+        return Scope(pairs=(pairs,) * pb.n_stages, flagged=flagged, sites=sites)
 
     def polish(self) -> None:
         """The exact MIP, started from the incumbent if there is one, for what is left
@@ -446,10 +450,7 @@ class _Run:
             sites[pb.locked] = True
         near = (lay.rank < NEIGHBOUR_SITES) & (lay.room[c.site] > 0)
         sites[c.site[near]] = True
-        pairs = np.flatnonzero(sites[c.site])
-        flagged = frozenset((s, t, int(i)) for s in range(pb.n_stages) for t in range(2)
-                            for i in np.flatnonzero((lay.slots[t] > 0) & sites))
-        scope = Scope(pairs=(pairs,) * pb.n_stages, flagged=flagged, sites=sites)
+        scope = self.exact_scope(sites)
         model = self.build(scope)
         left = self.deadline.remaining()
         raw = self.solve(model, f"neighbourhood of the incumbent ({int(sites.sum())} sites, "
