@@ -13,8 +13,10 @@ import logging
 import math
 import os
 import re
+import signal
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -182,6 +184,43 @@ def _read_solution(path: Path, n: int, m: int
     return head, x, dj, pi
 
 
+def _run_guarded(args: list[str], time_limit_s: float | None, name: str
+                 ) -> tuple[subprocess.CompletedProcess[str], bool]:
+    """Run CBC, stopped at ``time_limit_s`` plus
+    :func:`~siting.models.highs.guard_slack_s` at the latest: CBC checks ``-sec``
+    between steps only, so past that it gets SIGINT (it stops as on Ctrl-C and writes
+    its best solution), and one slack later it is killed. Returns the finished process
+    and whether it had to be killed (then its output is not used)."""
+    from siting.models.highs import guard_slack_s
+
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,  # noqa: S603
+                            text=True)
+    slack = None if time_limit_s is None else guard_slack_s(time_limit_s)
+    try:
+        out, err = proc.communicate(timeout=None if time_limit_s is None
+                                    else time_limit_s + slack)
+        return subprocess.CompletedProcess(args, proc.returncode, out, err), False
+    except subprocess.TimeoutExpired:
+        pass
+    except BaseException:  # Ctrl-C in the caller: stop CBC too
+        proc.kill()
+        proc.communicate()
+        raise
+    killed = False
+    if hasattr(signal, "SIGINT") and sys.platform != "win32":
+        proc.send_signal(signal.SIGINT)
+    try:
+        out, err = proc.communicate(timeout=slack)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        killed = True
+    logger.warning("CBC ran past its %.1f s time limit on model %r and was %s", time_limit_s,
+                   name, "killed" if killed else "stopped (as on Ctrl-C), keeping its best "
+                   "solution")
+    return subprocess.CompletedProcess(args, proc.returncode, out, err), killed
+
+
 def solve_cbc(model: LinearModel, options: SolverOptions, *, time_limit_s: float | None,
               relax: bool = False, want_duals: bool = False,
               cutoff: float | None = None) -> RawSolution:
@@ -205,14 +244,7 @@ def solve_cbc(model: LinearModel, options: SolverOptions, *, time_limit_s: float
             args += ["-printingOptions", "all"]
         args += ["-solve", "-solution", str(sol)]
         t0 = time.perf_counter()
-        wall = None if time_limit_s is None else time_limit_s * 2 + 60
-        try:
-            proc = subprocess.run(args, capture_output=True, text=True, timeout=wall,
-                                  check=False)
-        except subprocess.TimeoutExpired as exc:
-            raise SolverError(f"CBC did not return within {wall:.0f} s on model "
-                              f"{model.name!r} although its time limit was {time_limit_s} s"
-                              ) from exc
+        proc, killed = _run_guarded(args, time_limit_s, model.name)
         seconds = time.perf_counter() - t0
         if options.verbose:
             logger.info("CBC log:\n%s", proc.stdout)
@@ -220,7 +252,9 @@ def solve_cbc(model: LinearModel, options: SolverOptions, *, time_limit_s: float
     log = _parse_log(proc.stdout)
     low = head.lower()
     result = str(log.get("result", "")).lower()
-    if is_mip and time_limit_s is not None and "preprocess_infeasible" in log and \
+    if killed:  # nothing written that can be trusted
+        status, x = Status.TIME_LIMIT_NO_SOLUTION, None
+    elif is_mip and time_limit_s is not None and "preprocess_infeasible" in log and \
             float(log.get("wall", seconds)) >= 0.5 * time_limit_s:
         # CBC 2.10's preprocessing, cut off by the clock, reports "Integer infeasible"
         # for feasible models (seen with -sec 0.01); that claim is not a proof

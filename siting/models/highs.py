@@ -14,7 +14,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -146,8 +146,13 @@ def _status(model_status: object, primal_ok: bool, is_mip: bool) -> Status:
 
 def solve_highs(model: LinearModel, options: SolverOptions, *, time_limit_s: float | None,
                 start: np.ndarray | None = None, relax: bool = False,
-                want_duals: bool = False, cutoff: float | None = None) -> RawSolution:
-    """Solve ``model`` with HiGHS; see :func:`siting.models.solvers.run_solver`."""
+                want_duals: bool = False, cutoff: float | None = None,
+                on_improve: Callable[[np.ndarray, float], None] | None = None) -> RawSolution:
+    """Solve ``model`` with HiGHS; see :func:`siting.models.solvers.run_solver`.
+
+    ``on_improve(x, bound)`` is called with every improving MIP solution (in the
+    model's columns) and the dual bound at that moment, in the model's sense; the
+    child process of :mod:`siting.models.highs_process` sends them to its parent."""
     import highspy
 
     is_mip = model.is_mip and not relax
@@ -166,6 +171,13 @@ def solve_highs(model: LinearModel, options: SolverOptions, *, time_limit_s: flo
         h.setOptionValue("objective_bound", float(cutoff))
         for key, value in _NO_HEURISTICS.items():
             h.setOptionValue(key, value)
+    if on_improve is not None and is_mip:
+        def improved(event: Any) -> None:
+            bound = float(event.data_out.mip_dual_bound)
+            on_improve(np.array(event.data_out.mip_solution, dtype=np.float64),
+                       -bound if flip else bound)
+
+        h.cbMipImprovingSolution += improved
     t0 = time.perf_counter()
     if start is not None and is_mip:
         sol = highspy.HighsSolution()
@@ -210,6 +222,13 @@ def solve_highs(model: LinearModel, options: SolverOptions, *, time_limit_s: flo
 #: the thread count HiGHS's task scheduler was started with, per calling thread
 #: (``"auto"`` when HiGHS chose it): see :func:`_match_scheduler`
 _SCHEDULER: dict[int, int | str] = {}
+
+
+def running_threads() -> int | None:
+    """The thread count of the HiGHS scheduler this thread started (``None``: none yet,
+    or HiGHS chose it)."""
+    running = _SCHEDULER.get(threading.get_ident())
+    return running if isinstance(running, int) else None
 
 
 def _match_scheduler(threads: int | None) -> None:

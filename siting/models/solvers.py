@@ -60,6 +60,10 @@ def run_solver(model: LinearModel, options: SolverOptions, *, time_limit_s: floa
     lets the solver prune everything not strictly better; the model then ends
     ``INFEASIBLE`` when nothing beats it, or, if presolve settles the model first, with
     a solution that does not beat it. Callers holding that incumbent handle both.
+
+    A time-limited HiGHS MIP runs in a child process that is killed at the limit plus
+    :func:`siting.models.highs_process.hard_limit_s`'s slack if HiGHS is still in a
+    step it does not interrupt (see :mod:`siting.models.highs_process`).
     """
     limit = options.time_limit_s if time_limit_s is None else time_limit_s
     if limit is not None and limit <= 0:
@@ -69,9 +73,15 @@ def run_solver(model: LinearModel, options: SolverOptions, *, time_limit_s: floa
         raise SolverError(f"model {model.name!r} has no variables; nothing to solve")
     if options.name == "highs":
         from siting.models.highs import solve_highs
+        from siting.models.highs_process import isolation_enabled, solve_isolated
 
-        raw = solve_highs(model, options, time_limit_s=limit, start=start, relax=relax,
-                          want_duals=want_duals, cutoff=cutoff)
+        if model.is_mip and not relax and limit is not None and math.isfinite(limit) and \
+                isolation_enabled():  # killable at the deadline, whatever HiGHS is doing
+            raw = solve_isolated(model, options, time_limit_s=limit, start=start,
+                                 cutoff=cutoff)
+        else:
+            raw = solve_highs(model, options, time_limit_s=limit, start=start, relax=relax,
+                              want_duals=want_duals, cutoff=cutoff)
     else:
         from siting.models.cbc import solve_cbc
 

@@ -104,7 +104,7 @@ def pin_highs_threads(threads: int = 1) -> None:
     try:
         import highspy
 
-        from siting.models.highs import _new_highs
+        from siting.models.highs import _match_scheduler, _new_highs
     except ImportError:  # pragma: no cover - a dependency
         return
 
@@ -114,6 +114,7 @@ def pin_highs_threads(threads: int = 1) -> None:
         h.addVar(0.0, 1.0)
         return h.run()
 
+    _match_scheduler(threads)  # recorded, so solves in a child process use it too
     if tiny() != highspy.HighsStatus.kOk:
         highspy.Highs.resetGlobalScheduler(True)
         tiny()

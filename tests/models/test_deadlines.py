@@ -1,0 +1,197 @@
+"""Every time-limited solve ends within its stated slack: HiGHS MIPs run in a child
+process that is killed at the deadline, CBC is stopped and then killed."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from siting.errors import SolverError
+from siting.models import SolverOptions, Status
+from siting.models import highs_process as hp
+from siting.models.highs import guard_slack_s
+from siting.models.solvers import run_solver
+
+from .test_builder_solvers import brute_knapsack, knapsack
+
+
+@pytest.mark.parametrize("sense", ["max", "min"])
+def test_the_child_solves_as_the_calling_process_does(sense: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    model, value, weight = knapsack(50, 5, sense=sense)
+    best = brute_knapsack(value, weight, weight.sum() / 3) if sense == "max" else 0.0
+    opts = SolverOptions(name="highs", time_limit_s=30)
+    start = np.zeros(model.n_cols)  # taking nothing is feasible
+    cutoff = best - 5 if sense == "max" else 1.0
+    out = {}
+    for isolated in (True, False):
+        monkeypatch.setenv("SITING_HIGHS_IN_PROCESS", "0" if isolated else "1")
+        assert hp.isolation_enabled() is isolated
+        raw = run_solver(model, opts, start=start, cutoff=cutoff)
+        assert raw.status is Status.OPTIMAL
+        assert raw.objective == pytest.approx(best)
+        assert model.objective_of(raw.x) == pytest.approx(best)
+        out[isolated] = (raw.objective, raw.bound, raw.info.get("model_status"))
+    assert out[True] == out[False]
+
+
+def test_a_child_past_its_limit_is_killed_and_its_last_solution_kept(
+        caplog: pytest.LogCaptureFixture) -> None:
+    model, value, weight = knapsack(40, 3)
+    best = brute_knapsack(value, weight, weight.sum() / 3)
+    opts = SolverOptions(name="highs")
+    run_solver(model, opts, time_limit_s=30)  # a child ready to answer
+    pid = hp._IDLE[-1].proc.pid
+    t0 = time.perf_counter()
+    # the child solves, sends its solution, then answers nothing for 10 minutes: as HiGHS
+    # does in a step that polls no interrupt
+    raw = hp.solve_isolated(model, opts, time_limit_s=0.5, _stall_s=600.0)
+    seconds = time.perf_counter() - t0
+    assert seconds < 300  # it was killed, not waited for
+    assert seconds >= 0.5  # ... and not before its limit
+    assert raw.status is Status.TIME_LIMIT_FEASIBLE  # never "optimal" from a killed run
+    assert raw.info["model_status"] == "killed at the time limit"
+    assert raw.objective == pytest.approx(best)
+    # the bound is the one HiGHS had when it sent the solution (none before its root)
+    assert math.isnan(raw.bound) or raw.bound >= raw.objective - 1e-6
+    assert "its process was killed" in caplog.text
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    # the next solve starts a new child
+    again = run_solver(model, opts, time_limit_s=30)
+    assert again.status is Status.OPTIMAL and again.objective == pytest.approx(best)
+    assert hp._IDLE[-1].proc.pid != pid
+
+
+def test_the_kill_comes_at_the_limit_plus_twice_the_stated_slack() -> None:
+    assert hp.hard_limit_s(10.0) == 10.0 + 2 * guard_slack_s(10.0) == 12.0
+    assert hp.hard_limit_s(600.0) == 660.0
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
+def test_a_child_that_dies_keeps_what_it_sent_or_says_why() -> None:
+    model, value, weight = knapsack(40, 3)
+    best = brute_knapsack(value, weight, weight.sum() / 3)
+    opts = SolverOptions(name="highs")
+    run_solver(model, opts, time_limit_s=30)
+    worker = hp._IDLE[-1]
+
+    def kill_soon() -> None:
+        time.sleep(1.0)
+        os.kill(worker.proc.pid, signal.SIGKILL)
+
+    threading.Thread(target=kill_soon, daemon=True).start()
+    raw = hp.solve_isolated(model, opts, time_limit_s=60.0, _stall_s=600.0)
+    assert raw.status is Status.TIME_LIMIT_FEASIBLE
+    assert raw.info["model_status"] == "process ended"
+    assert raw.objective == pytest.approx(best)
+
+    # a child found dead when idle is never handed out: a new one is started
+    run_solver(model, opts, time_limit_s=30)
+    worker = hp._IDLE[-1]
+    worker.proc.kill()
+    worker.proc.wait()
+    again = run_solver(model, opts, time_limit_s=30)
+    assert again.status is Status.OPTIMAL
+    assert hp._IDLE[-1] is not worker
+
+    class Dying(hp._Worker):
+        def send(self, message: object) -> None:
+            super().send(message)
+            self.proc.kill()
+
+    # with nothing sent, the error names the model and what to do
+    hp._IDLE.append(Dying())
+    with pytest.raises(SolverError, match=r"'knapsack'.*ended unexpectedly.*exit code"):
+        hp.solve_isolated(model, opts, time_limit_s=30.0)
+
+
+def test_a_kept_solution_must_meet_the_models_rows_bounds_and_integrality() -> None:
+    model, value, weight = knapsack(10, 1)
+    assert hp._feasible(model, np.zeros(10))
+    assert not hp._feasible(model, np.ones(10))  # over the weight row
+    x = np.zeros(10)
+    x[0] = 0.5
+    assert not hp._feasible(model, x)  # not whole
+    x[0] = -1.0
+    assert not hp._feasible(model, x)  # below its bound
+    assert not hp._feasible(model, np.zeros(9))
+    raw = hp._salvage(model, (np.ones(10), 1.0), 1.0, "killed at the time limit")
+    assert raw.status is Status.TIME_LIMIT_NO_SOLUTION and raw.x is None
+
+
+def _market_split_model(m: int = 6, n: int = 60, seed: int = 0):  # type: ignore[no-untyped-def]
+    """Market split (see test_builder_solvers): far more than seconds of branching."""
+    from siting.models import ModelBuilder
+
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 100, (m, n))
+    b = ModelBuilder("market split")
+    x = b.add_vars("x", n, ub=1.0, integer=True, cost=rng.integers(0, 10, n).astype(float))
+    rhs = (a.sum(axis=1) // 2).astype(float)
+    b.add_rows("r", rows=np.repeat(np.arange(m), n), cols=np.tile(x.index(), m),
+               vals=a.ravel().astype(float), lower=rhs - 3, upper=rhs + 3, n_rows=m)
+    return b.build()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="CBC is stopped by SIGINT on POSIX")
+def test_cbc_past_its_limit_is_stopped_and_keeps_its_best_solution(
+        tmp_path, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    from siting.models.cbc import _run_guarded, cbc_path, write_mps
+
+    model = _market_split_model()
+    write_mps(model, Path(tmp_path) / "m.mps")
+    sol = Path(tmp_path) / "m.sol"
+    # no -sec: CBC would branch for hours; the guard stops it at 1 s plus its slack
+    t0 = time.perf_counter()
+    proc, killed = _run_guarded([cbc_path(), str(tmp_path / "m.mps"), "-solve", "-solution",
+                                 str(sol)], 1.0, model.name)
+    assert time.perf_counter() - t0 < 60
+    assert not killed and "ctrl-c" in proc.stdout.lower()
+    assert sol.read_text().lower().startswith("stopped")
+    assert "was stopped (as on Ctrl-C)" in caplog.text
+
+    # a process that ignores SIGINT is killed one slack later
+    proc, killed = _run_guarded([sys.executable, "-c", "import signal, time; "
+                                 "signal.signal(signal.SIGINT, signal.SIG_IGN); "
+                                 "print('x', flush=True); time.sleep(600)"], 0.1, "m")
+    assert killed and proc.returncode != 0
+
+
+def test_cbc_at_its_limit_is_not_optimal_and_keeps_its_solution() -> None:
+    model = _market_split_model()
+    raw = run_solver(model, SolverOptions(name="cbc"), time_limit_s=1.0)
+    assert raw.status in (Status.TIME_LIMIT_FEASIBLE, Status.TIME_LIMIT_NO_SOLUTION)
+    if raw.x is not None:
+        assert hp._feasible(model, raw.x)
+
+
+def test_a_sweep_workers_pinned_thread_count_reaches_the_child() -> None:
+    # a sweep worker pins HiGHS to one thread; a solve there that leaves the count to
+    # HiGHS must not take every core in the child process either
+    from siting.models.highs import running_threads
+    from siting.sweep.tasks import pin_highs_threads
+
+    seen: list[object] = []
+
+    def worker() -> None:
+        seen.append(running_threads())
+        pin_highs_threads(1)
+        seen.append(running_threads())
+        model, value, weight = knapsack(30, 2)
+        raw = run_solver(model, SolverOptions(name="highs", threads=None), time_limit_s=30)
+        seen.append(raw.status)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert seen == [None, 1, Status.OPTIMAL]
