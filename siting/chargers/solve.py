@@ -57,13 +57,23 @@ SIZE_ALL_MAX_QUEUES = 1_000
 #: 1.9-7.9% in 3-23 s; the exact MIP then raises the bound to 0.6-5.8% by the 60 s limit
 POLISH_MAX_COLUMNS = 250_000
 #: ... and up to this many flows (stages x pairs): past it the exact MIP's root cut
-#: rounds, which HiGHS cannot interrupt, outlast the limit (1,000 thin points, 17,518
-#: pairs: 40 s on a 23 s limit), and the relaxation MIP runs instead
+#: rounds outlast the time left and give no bound (1,000 thin points, 17,518 pairs: 40 s
+#: in process on a 23 s limit; killed at the limit in its child process, no bound and
+#: a 5.5% gap, against 5.0% without it), and the relaxation MIP runs instead
 POLISH_MAX_PAIRS = 10_000
 #: the neighbourhood MIP (:meth:`_Run.neighbourhood`): each client's nearest sites it
 #: may open besides the relaxation's and the incumbent's, and its share of the time left
 NEIGHBOUR_SITES = 3
 NEIGHBOUR_SHARE = 0.5
+#: the relaxation MIP (on instances too large for the exact one) stops this many times
+#: the longest evaluation of a station set before the limit, at most this share of the
+#: time left, so that the stations it ends with get evaluated; that evaluation's sizing
+#: and rounding may each take this share of what is then left. On 1,000 thin points
+#: (evaluations of ~5 s) the MIP's stations were left ~1 s of sizing, too little for a
+#: plan
+MIP_EVAL_RESERVE = 2.5
+MIP_EVAL_MAX_SHARE = 0.4
+MIP_EVAL_SHARE = 0.45
 #: relative gap below which a plan counts as proven at ``mip_gap`` (objectives are
 #: recomputed from the plan, which moves them by solver tolerances)
 GAP_TOL = 1e-9
@@ -183,6 +193,8 @@ class _Run:
         self.deadline = Deadline(opts.time_limit_s)
         #: size every open queue at once at fixed stations (until that fails in time once)
         self.size_all = True
+        #: seconds of the longest :meth:`evaluate` so far
+        self.eval_s = 0.0
         self.upper, self.lower = math.inf, -math.inf
         self.best: _Plan | None = None
         self.build_s = self.solve_s = 0.0
@@ -474,9 +486,12 @@ class _Run:
                 self.model, self.last_x = model, raw.x
 
     # ------------------------------------------------------------- exact plans
-    def evaluate(self, is_open: np.ndarray, label: str) -> float:
+    def evaluate(self, is_open: np.ndarray, label: str, *, share: float = SIZE_SHARE
+                 ) -> float:
         """Exact plan at fixed stations; returns its objective (``inf`` if the stations
-        cannot hold the piles).
+        cannot hold the piles). Its sizing MIP and its rounding may each take ``share``
+        of the time left (at most :data:`SIZE_LIMIT_S` for the sizing); the longest
+        call so far is kept in ``eval_s``.
 
         1. Flows and piles at the fixed stations with continuous piles and the hull
            capacities. Queues whose load there exceeds the Erlang-C table at their
@@ -490,6 +505,13 @@ class _Run:
         3. The LP with the piles fixed and each queue's load bounded by its exact
            Erlang-C capacity ``T(e + n)``.
         """
+        t0 = time.perf_counter()
+        try:
+            return self._evaluate(is_open, label, share)
+        finally:
+            self.eval_s = max(self.eval_s, time.perf_counter() - t0)
+
+    def _evaluate(self, is_open: np.ndarray, label: str, share: float) -> float:
         pb, lay = self.pb, self.lay
         pairs = tuple(np.flatnonzero(is_open[s][pb.costs.site]) for s in range(pb.n_stages))
         # one fast pile's headroom kept free at every substation, so that the
@@ -507,7 +529,7 @@ class _Run:
             model = self.build(scope)
             limit = self.deadline.remaining()
             if scope.flagged and limit is not None:  # keep time for the steps after it
-                limit = min(SIZE_LIMIT_S, SIZE_SHARE * limit)
+                limit = min(SIZE_LIMIT_S, share * limit)
             raw = self.solve(model, f"{label}: stations fixed ({len(scope.flagged)} sized)",
                              relax=not scope.flagged, mip_gap=1e-4, time_limit_s=limit)
             if raw.x is None:
@@ -532,7 +554,7 @@ class _Run:
         assert plan is not None
         left = self.deadline.remaining()
         piles = round_piles(pb, lay, plan, self.solve,
-                            time_limit_s=None if left is None else SIZE_SHARE * left)
+                            time_limit_s=None if left is None else share * left)
         if piles is None:
             return math.inf
         return self.plan_at(is_open, piles, label)
@@ -726,13 +748,18 @@ def solve_problem(pb: ChargerProblem, opts: SolverOptions, extra: ExtraConstrain
         if not exact and run.best is not None and not run.done() and \
                 not run.deadline.expired():
             start = run.relaxation_start(model, scope, run.best)
+            left = run.deadline.remaining()
+            # time kept to evaluate the stations it ends with
+            keep = None if left is None else min(MIP_EVAL_RESERVE * run.eval_s,
+                                                 MIP_EVAL_MAX_SHARE * left)
             mip = run.solve(model, "relaxation (MIP)", mip_gap=0.5 * opts.mip_gap,
-                            start=start)
+                            start=start, time_limit_s=None if left is None else left - keep)
             if math.isfinite(mip.bound):
                 run.lower = max(run.lower, mip.bound)
-            if mip.x is not None and mip.objective < run.upper and \
+            if mip.x is not None and mip.objective < run.upper and not run.done() and \
                     not run.deadline.expired():
-                run.evaluate(_extract(pb, run.lay, scope, model, mip.x).open, "MIP stations")
+                run.evaluate(_extract(pb, run.lay, scope, model, mip.x).open, "MIP stations",
+                             share=MIP_EVAL_SHARE)
     if run.best is None and not run.deadline.expired():
         run.rescue()  # raises InfeasibleError when whole piles cannot meet the pile side
     if not run.done() and not run.deadline.expired() and exact:
