@@ -26,7 +26,7 @@ import numpy as np
 from siting.errors import SolverError
 from siting.models.base import SolverOptions, Status
 from siting.models.builder import LinearModel
-from siting.models.raw import RawSolution, effective_abs_gap, finish
+from siting.models.raw import RawSolution, effective_abs_gap, finish, is_feasible
 
 logger = logging.getLogger(__name__)
 
@@ -196,28 +196,29 @@ def _run_guarded(args: list[str], time_limit_s: float | None, name: str
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,  # noqa: S603
                             text=True)
     slack = None if time_limit_s is None else guard_slack_s(time_limit_s)
+    stopped = killed = False
     try:
-        out, err = proc.communicate(timeout=None if time_limit_s is None
-                                    else time_limit_s + slack)
-        return subprocess.CompletedProcess(args, proc.returncode, out, err), False
-    except subprocess.TimeoutExpired:
-        pass
+        try:
+            out, err = proc.communicate(timeout=None if time_limit_s is None
+                                        else time_limit_s + slack)
+        except subprocess.TimeoutExpired:
+            stopped = True
+            if sys.platform != "win32":  # (on Windows CBC cannot be sent Ctrl-C: killed)
+                proc.send_signal(signal.SIGINT)
+            try:
+                out, err = proc.communicate(timeout=slack)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+                killed = True
     except BaseException:  # Ctrl-C in the caller: stop CBC too
         proc.kill()
         proc.communicate()
         raise
-    killed = False
-    if hasattr(signal, "SIGINT") and sys.platform != "win32":
-        proc.send_signal(signal.SIGINT)
-    try:
-        out, err = proc.communicate(timeout=slack)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        killed = True
-    logger.warning("CBC ran past its %.1f s time limit on model %r and was %s", time_limit_s,
-                   name, "killed" if killed else "stopped (as on Ctrl-C), keeping its best "
-                   "solution")
+    if stopped:
+        logger.warning("CBC ran past its %.1f s time limit on model %r and was %s",
+                       time_limit_s, name, "killed" if killed else
+                       "stopped (as on Ctrl-C), keeping its best solution")
     return subprocess.CompletedProcess(args, proc.returncode, out, err), killed
 
 
@@ -267,8 +268,15 @@ def solve_cbc(model: LinearModel, options: SolverOptions, *, time_limit_s: float
         status = Status.OPTIMAL
     elif "no integer solution" in low or ("stopped" in low and is_mip and "objective" not in log):
         status, x = Status.TIME_LIMIT_NO_SOLUTION, None
-    elif low.startswith("stopped"):
+    elif low.startswith("stopped") and is_mip:
+        # an incumbent, checked: a stopped CBC's file is not vouched for by a status
+        if x is not None and not is_feasible(model, x):
+            x = None
         status = Status.TIME_LIMIT_FEASIBLE if x is not None else Status.TIME_LIMIT_NO_SOLUTION
+    elif low.startswith("stopped"):
+        # an LP stopped in simplex (CBC's -sec does not stop LPs: the guard's SIGINT
+        # does): its point is neither feasible nor a bound
+        status, x = Status.TIME_LIMIT_NO_SOLUTION, None
     else:
         raise SolverError(f"CBC failed on model {model.name!r} (exit {proc.returncode}): "
                           f"{head or proc.stderr.strip() or proc.stdout[-500:]}")

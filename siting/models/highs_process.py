@@ -16,16 +16,22 @@ calling process can stop them. So every time-limited MIP runs in a child process
 
 The limit is an absolute point on the machine's monotonic clock, so the time the
 child takes to start (about half a second, once per process) counts against it.
-Ctrl-C in the parent kills the child at once. LPs stay in the calling process:
-simplex and interior point poll the interrupt throughout.
+Ctrl-C in the parent kills the child at once (the child itself ignores SIGINT, which
+a terminal sends to both); a child whose parent is gone, or that is still solving a
+few seconds after its parent would have killed it, exits by itself. A child that
+crashes (out of memory, say) raises :class:`~siting.errors.SolverError`. LPs stay in
+the calling process: simplex and interior point poll the interrupt throughout.
 
 Set ``SITING_HIGHS_IN_PROCESS=1`` to solve in the calling process instead (the
-watchdog then cancels what it can, and a run it cannot cancel is logged).
+watchdog then cancels what it can, and a run it cannot cancel is logged). The same
+happens, with one WARNING, when no child can be started (``sys.executable`` is not a
+Python that can import this package, as in some embedded applications).
 """
 
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import math
 import os
@@ -38,7 +44,6 @@ import threading
 import time
 import traceback
 from dataclasses import replace
-from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
@@ -46,20 +51,35 @@ import numpy as np
 from siting.errors import SolverError
 from siting.models.base import SolverOptions, Status
 from siting.models.builder import LinearModel
-from siting.models.highs import guard_slack_s, highs_version
-from siting.models.raw import RawSolution, finish
+from siting.models.highs import guard_slack_s, highs_version, running_threads, solve_highs
+from siting.models.raw import RawSolution, finish, is_feasible
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["hard_limit_s", "isolation_enabled", "solve_isolated"]
 
-#: seconds the parent waits for a new child to load HiGHS and report ready
-START_TIMEOUT_S = 60.0
-#: feasibility tolerance (relative to the row's scale) of a solution kept from a
-#: killed child
-FEAS_TOL = 1e-6
+#: seconds a new child may take to load HiGHS and say it is ready; past it, or if it
+#: exits first, MIPs are solved in the calling process for the rest of the session
+START_TIMEOUT_S = 30.0
+#: seconds past the parent's kill time after which a child still solving exits by itself
+#: (its parent is gone or stuck); and how often a child checks that its parent lives
+CHILD_MARGIN_S = 5.0
+PARENT_POLL_S = 1.0
 
-_HEADER = struct.Struct("<Q")
+_MAGIC = b"SHP1"
+_HEADER = struct.Struct("<4sQ")
+_PATH_ENV = "SITING_HIGHS_CHILD_PATH"
+#: the child: fd 1 is kept for messages and HiGHS's own output sent to stderr before
+#: anything is imported; SIGINT ignored (the parent decides); the parent's sys.path
+_BOOT = (
+    "import json, os, signal, sys\n"
+    "out = os.dup(1)\n"
+    "os.dup2(2, 1)\n"
+    "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+    f"sys.path[:] = json.loads(os.environ['{_PATH_ENV}'])\n"
+    "from siting.models.highs_process import _serve\n"
+    "_serve(out)\n"
+)
 
 
 def hard_limit_s(time_limit_s: float) -> float:
@@ -77,7 +97,7 @@ def isolation_enabled() -> bool:
 
 def _send(stream: IO[bytes], message: object) -> None:
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_HEADER.pack(len(data)))
+    stream.write(_HEADER.pack(_MAGIC, len(data)))
     stream.write(data)
     stream.flush()
 
@@ -85,11 +105,13 @@ def _send(stream: IO[bytes], message: object) -> None:
 def _recv(stream: IO[bytes]) -> Any:
     head = stream.read(_HEADER.size)
     if len(head) < _HEADER.size:
-        raise EOFError
-    (size,) = _HEADER.unpack(head)
+        raise EOFError("the other end closed the pipe")
+    magic, size = _HEADER.unpack(head)
+    if magic != _MAGIC:
+        raise EOFError("not a message of this protocol (something else wrote to the pipe)")
     data = stream.read(size)
     if len(data) < size:
-        raise EOFError
+        raise EOFError("the other end closed the pipe")
     return pickle.loads(data)  # noqa: S301 - our own child, over its own pipe
 
 
@@ -97,14 +119,12 @@ class _Worker:
     """One child process and a thread that reads its messages into a queue."""
 
     def __init__(self) -> None:
-        root = str(Path(__file__).resolve().parents[2])  # the folder holding `siting`
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        self.proc = subprocess.Popen(  # noqa: S603 - this interpreter, this module
-            [sys.executable, "-m", "siting.models.highs_process"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, env=env)
+        env[_PATH_ENV] = json.dumps(sys.path)
+        self.proc = subprocess.Popen(  # noqa: S603 - this interpreter, our own bootstrap
+            [sys.executable, "-c", _BOOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            env=env)
         self.messages: queue.Queue[tuple[Any, ...]] = queue.Queue()
-        self.ready = False
         threading.Thread(target=self._read, daemon=True,
                          name=f"highs-child-{self.proc.pid}").start()
 
@@ -113,10 +133,23 @@ class _Worker:
         while True:
             try:
                 message = _recv(self.proc.stdout)
-            except (EOFError, OSError, pickle.UnpicklingError):
-                self.messages.put(("exit",))
+            except Exception as exc:  # noqa: BLE001 - any failure ends the conversation
+                self.messages.put(("exit", str(exc)))
                 return
             self.messages.put(message)
+
+    def wait_ready(self, timeout_s: float) -> str | None:
+        """``None`` once the child says it is ready, else why it is not."""
+        end = time.monotonic() + timeout_s
+        while True:
+            try:
+                message = self.messages.get(timeout=max(0.0, end - time.monotonic()))
+            except queue.Empty:
+                return f"it did not start within {timeout_s:.0f} s"
+            if message[0] == "ready":
+                return None
+            if message[0] == "exit":
+                return f"it exited at start (exit code {self.kill()})"
 
     def send(self, message: object) -> None:
         assert self.proc.stdin is not None
@@ -125,16 +158,18 @@ class _Worker:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def kill(self) -> None:
+    def kill(self) -> int:
+        """Kill the child (if alive), close its pipes; its exit code."""
         if self.alive():
             self.proc.kill()
-        self.proc.wait()
+        code = self.proc.wait()
         for stream in (self.proc.stdin, self.proc.stdout):
             if stream is not None:
                 try:
                     stream.close()
                 except OSError:
                     pass
+        return code
 
     def close(self) -> None:
         try:
@@ -147,16 +182,37 @@ class _Worker:
 
 _IDLE: list[_Worker] = []
 _LOCK = threading.Lock()
+#: why no child can be started in this session (then MIPs run in process)
+_UNAVAILABLE: list[str] = []
 
 
-def _acquire() -> _Worker:
+def _ready_worker() -> _Worker | None:
+    """An idle child, or a new one once it is ready; ``None`` if none can start."""
     with _LOCK:
+        if _UNAVAILABLE:
+            return None
         while _IDLE:
             worker = _IDLE.pop()
             if worker.alive():
                 return worker
             worker.kill()
-    return _Worker()
+    try:
+        worker = _Worker()
+        why = worker.wait_ready(START_TIMEOUT_S)
+    except OSError as exc:
+        why = f"it could not be started ({exc})"
+    else:
+        if why is None:
+            return worker
+        worker.kill()
+    with _LOCK:
+        if not _UNAVAILABLE:
+            _UNAVAILABLE.append(why)
+            logger.warning(
+                "HiGHS MIPs run in this process for the rest of the session: a child "
+                "process (%s -c ...) could not serve them: %s. A step HiGHS does not "
+                "interrupt can then overrun its time limit", sys.executable, why)
+    return None
 
 
 def _release(worker: _Worker) -> None:
@@ -172,59 +228,47 @@ def _close_all() -> None:
         worker.close()
 
 
-def _feasible(model: LinearModel, x: np.ndarray) -> bool:
-    """Whether ``x`` meets ``model``'s bounds, rows and integrality (to :data:`FEAS_TOL`)."""
-    if x.shape != (model.n_cols,) or not np.isfinite(x).all():
-        return False
-    tol = FEAS_TOL * np.maximum(1.0, np.abs(x))
-    if np.any(x < model.col_lower - tol) or np.any(x > model.col_upper + tol):
-        return False
-    ints = model.integer
-    if np.any(np.abs(x[ints] - np.rint(x[ints])) > 1e-5):
-        return False
-    act = model.matrix @ x
-    scale = FEAS_TOL * np.maximum(1.0, abs(model.matrix) @ np.abs(x))
-    return not (np.any(act < model.row_lower - scale) or np.any(act > model.row_upper + scale))
-
-
 def solve_isolated(model: LinearModel, options: SolverOptions, *, time_limit_s: float,
                    start: np.ndarray | None = None, cutoff: float | None = None,
                    _stall_s: float = 0.0) -> RawSolution:
     """Solve MIP ``model`` with HiGHS in a child process, killed at
-    :func:`hard_limit_s` if it has not returned (see the module docstring).
+    :func:`hard_limit_s` if it has not returned (see the module docstring); in the
+    calling process if no child can be started.
 
     ``_stall_s`` (tests only) makes the child wait that long after solving before it
     answers, as a HiGHS step that polls no interrupt would.
     """
-    from siting.models.highs import running_threads
-
     t_call = time.perf_counter()
     deadline = time.monotonic() + time_limit_s
     if options.threads is None and running_threads() is not None:
         # as in this thread: a solve that leaves the count to HiGHS uses the scheduler
         # running here (a sweep worker pins it to one thread)
         options = replace(options, threads=running_threads())
-    worker = _acquire()
+    kwargs = {"start": start, "cutoff": cutoff}
+    worker = _ready_worker()
+    if worker is None:
+        return solve_highs(model, options, time_limit_s=time_limit_s, **kwargs)
+    try:
+        worker.send(("solve", model, options, deadline, kwargs, _stall_s))
+    except OSError as exc:  # it died since it said it was ready: solve here this once
+        code = worker.kill()
+        logger.warning("the HiGHS process for %r could not take the model (%s, exit code %s); "
+                       "solving in this process", model.name, exc, code)
+        return solve_highs(model, options, time_limit_s=max(1e-3, deadline - time.monotonic()),
+                           **kwargs)
+    hard = deadline - time_limit_s + hard_limit_s(time_limit_s)
     best: tuple[np.ndarray, float] | None = None
     done = False
     try:
-        worker.send(("solve", model, options, deadline,
-                     {"start": start, "cutoff": cutoff}, _stall_s))
-        hard = deadline - time_limit_s + hard_limit_s(time_limit_s)
         while True:
             wait = hard - time.monotonic()
-            if not worker.ready:  # a new child: the wait includes loading HiGHS
-                wait = max(wait, START_TIMEOUT_S)
-            if wait <= 0:
-                break
-            try:
-                message = worker.messages.get(timeout=wait)
+            try:  # past the kill time, what is already there is still read
+                message = worker.messages.get(timeout=wait) if wait > 0 else \
+                    worker.messages.get_nowait()
             except queue.Empty:
                 break
             kind = message[0]
-            if kind == "ready":
-                worker.ready = True
-            elif kind == "improved":
+            if kind == "improved":
                 best = (message[1], message[2])
             elif kind == "done":
                 done = True
@@ -243,15 +287,12 @@ def solve_isolated(model: LinearModel, options: SolverOptions, *, time_limit_s: 
                                   f"{name}: {text}")
             elif kind == "exit":
                 done = True
-                code = worker.proc.wait()
-                if best is None:
-                    raise SolverError(
-                        f"the HiGHS process solving model {model.name!r} ({model.stats()}) "
-                        f"ended unexpectedly (exit code {code}); if the machine ran out of "
-                        f"memory, plan a smaller region or give it more memory")
-                logger.warning("the HiGHS process solving %r ended unexpectedly (exit code "
-                               "%s); keeping the best solution it had sent", model.name, code)
-                return _salvage(model, best, time.perf_counter() - t_call, "process ended")
+                code = worker.kill()
+                raise SolverError(
+                    f"the HiGHS process solving model {model.name!r} ({model.stats()}) "
+                    f"ended unexpectedly after {time.perf_counter() - t_call:.1f} s (exit "
+                    f"code {code}: {message[1]}); if the machine ran out of memory, plan a "
+                    f"smaller region or give it more memory")
     finally:
         if not done:  # past the hard limit, or the caller was interrupted (Ctrl-C)
             worker.kill()
@@ -265,7 +306,7 @@ def solve_isolated(model: LinearModel, options: SolverOptions, *, time_limit_s: 
 def _salvage(model: LinearModel, best: tuple[np.ndarray, float] | None, seconds: float,
              why: str) -> RawSolution:
     x, bound = best if best is not None else (None, math.nan)
-    if x is not None and not _feasible(model, x):
+    if x is not None and not is_feasible(model, x):
         logger.warning("the last solution HiGHS sent for %r is not feasible; dropped",
                        model.name)
         x = None
@@ -276,14 +317,32 @@ def _salvage(model: LinearModel, best: tuple[np.ndarray, float] | None, seconds:
                   info={"model_status": why, "nodes": 0, "simplex_iterations": 0})
 
 
-def _serve() -> None:
-    """The child: answer ``("solve", ...)`` requests on stdin until ``None`` or EOF."""
-    from siting.models.highs import solve_highs
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(PARENT_POLL_S)
+        if os.getppid() != parent:
+            os._exit(4)  # the parent is gone: nobody wants this solve
 
+
+def _match_threads(threads: int | None) -> None:
+    """A request that leaves the count to HiGHS gets HiGHS's own scheduler, not the one
+    a pinned request before it left running (as in the requesting thread)."""
+    if threads is None and running_threads() is not None:
+        import highspy
+
+        from siting.models.highs import _SCHEDULER
+
+        highspy.Highs.resetGlobalScheduler(True)
+        _SCHEDULER[threading.get_ident()] = "auto"
+
+
+def _serve(out_fd: int) -> None:
+    """The child: answer ``("solve", ...)`` requests on stdin until ``None`` or EOF,
+    writing messages to ``out_fd`` (see ``_BOOT``)."""
     logging.disable(logging.CRITICAL)  # the parent reports what goes wrong
-    out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # HiGHS's own output: stderr
+    out = os.fdopen(out_fd, "wb")
     inp = sys.stdin.buffer
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     highs_version()  # load HiGHS before saying ready
     _send(out, ("ready",))
     while True:
@@ -294,25 +353,29 @@ def _serve() -> None:
         if request is None:
             return
         _, model, options, deadline, kwargs, stall_s = request
-        sent: list[tuple[np.ndarray, float]] = []
+        sent = [False]
 
         def improved(x: np.ndarray, bound: float) -> None:
-            sent.append((x, bound))
+            sent[0] = True
             _send(out, ("improved", x, bound))
 
+        limit = max(1e-3, deadline - time.monotonic())
+        # the parent kills at hard_limit_s; if it has not, it is gone or stuck
+        guard = threading.Timer(hard_limit_s(limit) + CHILD_MARGIN_S, os._exit, args=(5,))
+        guard.daemon = True
+        guard.start()
         try:
-            limit = max(1e-3, deadline - time.monotonic())
+            _match_threads(options.threads)
             raw = solve_highs(model, options, time_limit_s=limit, on_improve=improved,
                               **kwargs)
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the parent
             _send(out, ("error", type(exc).__name__, str(exc), traceback.format_exc()))
             continue
+        finally:
+            guard.cancel()
         if stall_s > 0:
-            if raw.x is not None and not sent:
+            if raw.x is not None and not sent[0]:
                 _send(out, ("improved", raw.x, raw.bound))
             time.sleep(stall_s)
         _send(out, ("done", raw))
-
-
-if __name__ == "__main__":
-    _serve()
+        del request, model, raw, kwargs  # an idle child holds no model

@@ -19,7 +19,7 @@ from siting.models.base import SolverOptions, Status, relative_gap
 from siting.models.builder import LinearModel
 
 __all__ = ["INTEGRAL_ABS_GAP", "Deadline", "RawSolution", "effective_abs_gap", "finish",
-           "tighten_bound"]
+           "is_feasible", "tighten_bound"]
 
 #: absolute gap used when every integer solution has an integral objective: any gap
 #: below 1 then proves optimality.
@@ -72,6 +72,23 @@ def tighten_bound(model: LinearModel, bound: float) -> float:
     if not (model.objective_integral and math.isfinite(bound)):
         return bound
     return math.ceil(bound - 1e-5) if model.sense == "min" else math.floor(bound + 1e-5)
+
+
+def is_feasible(model: LinearModel, x: np.ndarray, tol: float = 1e-6) -> bool:
+    """Whether ``x`` meets ``model``'s column bounds, rows and integrality, each to
+    ``tol`` relative to its scale: the check on a solution a solver handed back without
+    finishing (a stopped CBC, a killed HiGHS child)."""
+    if x.shape != (model.n_cols,) or not np.isfinite(x).all():
+        return False
+    slack = tol * np.maximum(1.0, np.abs(x))
+    if np.any(x < model.col_lower - slack) or np.any(x > model.col_upper + slack):
+        return False
+    ints = model.integer
+    if np.any(np.abs(x[ints] - np.rint(x[ints])) > 1e-5):
+        return False
+    act = model.matrix @ x
+    scale = tol * np.maximum(1.0, abs(model.matrix) @ np.abs(x))
+    return not (np.any(act < model.row_lower - scale) or np.any(act > model.row_upper + scale))
 
 
 def finish(model: LinearModel, status: Status, x: np.ndarray | None, bound: float,

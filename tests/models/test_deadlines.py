@@ -17,6 +17,7 @@ from siting.errors import SolverError
 from siting.models import SolverOptions, Status
 from siting.models import highs_process as hp
 from siting.models.highs import guard_slack_s
+from siting.models.raw import is_feasible
 from siting.models.solvers import run_solver
 
 from .test_builder_solvers import brute_knapsack, knapsack
@@ -54,8 +55,9 @@ def test_a_child_past_its_limit_is_killed_and_its_last_solution_kept(
     # does in a step that polls no interrupt
     raw = hp.solve_isolated(model, opts, time_limit_s=0.5, _stall_s=600.0)
     seconds = time.perf_counter() - t0
-    assert seconds < 300  # it was killed, not waited for
-    assert seconds >= 0.5  # ... and not before its limit
+    # killed at the limit plus twice the slack (here with a margin for a loaded machine),
+    # not waited for
+    assert seconds < hp.hard_limit_s(0.5) + 10
     assert raw.status is Status.TIME_LIMIT_FEASIBLE  # never "optimal" from a killed run
     assert raw.info["model_status"] == "killed at the time limit"
     assert raw.objective == pytest.approx(best)
@@ -76,53 +78,65 @@ def test_the_kill_comes_at_the_limit_plus_twice_the_stated_slack() -> None:
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
-def test_a_child_that_dies_keeps_what_it_sent_or_says_why() -> None:
+def test_a_child_that_dies_raises_a_clear_error() -> None:
     model, value, weight = knapsack(40, 3)
-    best = brute_knapsack(value, weight, weight.sum() / 3)
     opts = SolverOptions(name="highs")
     run_solver(model, opts, time_limit_s=30)
     worker = hp._IDLE[-1]
+    get = worker.messages.get
 
-    def kill_soon() -> None:
-        time.sleep(1.0)
-        os.kill(worker.proc.pid, signal.SIGKILL)
+    def get_then_crash(*args, **kwargs):  # type: ignore[no-untyped-def]
+        message = get(*args, **kwargs)
+        if message[0] == "improved":  # the child dies (out of memory, say) mid-solve
+            os.kill(worker.proc.pid, signal.SIGKILL)
+        return message
 
-    threading.Thread(target=kill_soon, daemon=True).start()
-    raw = hp.solve_isolated(model, opts, time_limit_s=60.0, _stall_s=600.0)
-    assert raw.status is Status.TIME_LIMIT_FEASIBLE
-    assert raw.info["model_status"] == "process ended"
-    assert raw.objective == pytest.approx(best)
+    worker.messages.get = get_then_crash  # type: ignore[method-assign]
+    with pytest.raises(SolverError, match=r"'knapsack'.*ended unexpectedly.*exit code -9"
+                                          r".*out of memory"):
+        hp.solve_isolated(model, opts, time_limit_s=60.0, _stall_s=600.0)
 
     # a child found dead when idle is never handed out: a new one is started
     run_solver(model, opts, time_limit_s=30)
     worker = hp._IDLE[-1]
-    worker.proc.kill()
-    worker.proc.wait()
+    worker.kill()
     again = run_solver(model, opts, time_limit_s=30)
     assert again.status is Status.OPTIMAL
     assert hp._IDLE[-1] is not worker
 
-    class Dying(hp._Worker):
-        def send(self, message: object) -> None:
-            super().send(message)
-            self.proc.kill()
 
-    # with nothing sent, the error names the model and what to do
-    hp._IDLE.append(Dying())
-    with pytest.raises(SolverError, match=r"'knapsack'.*ended unexpectedly.*exit code"):
-        hp.solve_isolated(model, opts, time_limit_s=30.0)
+def test_with_no_usable_child_mips_are_solved_here_with_one_warning(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    # an embedded application's sys.executable is not a Python that imports this package
+    monkeypatch.setattr(hp, "_IDLE", [])
+    monkeypatch.setattr(hp, "_UNAVAILABLE", [])
+    monkeypatch.setattr(hp.sys, "executable", sys.executable + "-not-there")
+    model, value, weight = knapsack(40, 3)
+    best = brute_knapsack(value, weight, weight.sum() / 3)
+    for _ in range(2):
+        raw = run_solver(model, SolverOptions(name="highs"), time_limit_s=30)
+        assert raw.status is Status.OPTIMAL and raw.objective == pytest.approx(best)
+    assert caplog.text.count("HiGHS MIPs run in this process") == 1
+    assert "could not be started" in caplog.text
+    monkeypatch.setattr(hp.sys, "executable", "/bin/false" if os.path.exists("/bin/false")
+                        else sys.executable)
+    monkeypatch.setattr(hp, "_UNAVAILABLE", [])
+    if os.path.exists("/bin/false"):  # one that exits at once
+        assert run_solver(model, SolverOptions(name="highs"), time_limit_s=30).status \
+            is Status.OPTIMAL
+        assert "exited at start" in caplog.text
 
 
 def test_a_kept_solution_must_meet_the_models_rows_bounds_and_integrality() -> None:
     model, value, weight = knapsack(10, 1)
-    assert hp._feasible(model, np.zeros(10))
-    assert not hp._feasible(model, np.ones(10))  # over the weight row
+    assert is_feasible(model, np.zeros(10))
+    assert not is_feasible(model, np.ones(10))  # over the weight row
     x = np.zeros(10)
     x[0] = 0.5
-    assert not hp._feasible(model, x)  # not whole
+    assert not is_feasible(model, x)  # not whole
     x[0] = -1.0
-    assert not hp._feasible(model, x)  # below its bound
-    assert not hp._feasible(model, np.zeros(9))
+    assert not is_feasible(model, x)  # below its bound
+    assert not is_feasible(model, np.zeros(9))
     raw = hp._salvage(model, (np.ones(10), 1.0), 1.0, "killed at the time limit")
     assert raw.status is Status.TIME_LIMIT_NO_SOLUTION and raw.x is None
 
@@ -155,16 +169,16 @@ def test_cbc_past_its_limit_is_stopped_and_keeps_its_best_solution(
     t0 = time.perf_counter()
     proc, killed = _run_guarded([cbc_path(), str(tmp_path / "m.mps"), "-solve", "-solution",
                                  str(sol)], 1.0, model.name)
-    assert time.perf_counter() - t0 < 60
+    assert time.perf_counter() - t0 < 60  # (hours without the guard)
     assert not killed and "ctrl-c" in proc.stdout.lower()
     assert sol.read_text().lower().startswith("stopped")
     assert "was stopped (as on Ctrl-C)" in caplog.text
 
     # a process that ignores SIGINT is killed one slack later
-    proc, killed = _run_guarded([sys.executable, "-c", "import signal, time; "
-                                 "signal.signal(signal.SIGINT, signal.SIG_IGN); "
-                                 "print('x', flush=True); time.sleep(600)"], 0.1, "m")
+    t0 = time.perf_counter()
+    proc, killed = _run_guarded(["sh", "-c", "trap '' INT; exec sleep 600"], 0.1, "m")
     assert killed and proc.returncode != 0
+    assert time.perf_counter() - t0 < 60
 
 
 def test_cbc_at_its_limit_is_not_optimal_and_keeps_its_solution() -> None:
@@ -172,26 +186,76 @@ def test_cbc_at_its_limit_is_not_optimal_and_keeps_its_solution() -> None:
     raw = run_solver(model, SolverOptions(name="cbc"), time_limit_s=1.0)
     assert raw.status in (Status.TIME_LIMIT_FEASIBLE, Status.TIME_LIMIT_NO_SOLUTION)
     if raw.x is not None:
-        assert hp._feasible(model, raw.x)
+        assert is_feasible(model, raw.x)
 
 
-def test_a_sweep_workers_pinned_thread_count_reaches_the_child() -> None:
+def test_a_sweep_workers_pinned_thread_count_reaches_the_child(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     # a sweep worker pins HiGHS to one thread; a solve there that leaves the count to
     # HiGHS must not take every core in the child process either
     from siting.models.highs import running_threads
     from siting.sweep.tasks import pin_highs_threads
 
+    asked: list[object] = []
+    send = hp._Worker.send
+
+    def spy(self, message):  # type: ignore[no-untyped-def]
+        if message is not None:
+            asked.append(message[2].threads)
+        send(self, message)
+
+    monkeypatch.setattr(hp._Worker, "send", spy)
     seen: list[object] = []
 
     def worker() -> None:
+        model, value, weight = knapsack(30, 2)
+        opts = SolverOptions(name="highs", threads=None)
+        seen.append(run_solver(model, opts, time_limit_s=30).status)
         seen.append(running_threads())
         pin_highs_threads(1)
         seen.append(running_threads())
-        model, value, weight = knapsack(30, 2)
-        raw = run_solver(model, SolverOptions(name="highs", threads=None), time_limit_s=30)
-        seen.append(raw.status)
+        seen.append(run_solver(model, opts, time_limit_s=30).status)
 
     t = threading.Thread(target=worker)
     t.start()
     t.join()
-    assert seen == [None, 1, Status.OPTIMAL]
+    assert seen == [Status.OPTIMAL, None, 1, Status.OPTIMAL]
+    assert asked == [None, 1]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a shell script stands in for CBC")
+@pytest.mark.parametrize("mip", [True, False])
+def test_a_stopped_cbc_lp_gives_no_point_and_a_stopped_mip_a_checked_one(
+        mip: bool, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    # what CBC writes when SIGINT stops it: "Stopped on iterations" and its current point;
+    # in an LP's simplex that point is neither feasible nor a bound
+    from siting.models import cbc
+
+    cbc.cbc_version()  # the real binary's, cached
+    model, value, weight = knapsack(3, 1)
+    fake = tmp_path / "cbc"
+    sol = "\\n".join(["Stopped on iterations - objective value -999.0"] +
+                      [f"      {j} C{j}  1  0" for j in range(3)])
+    fake.write_text("#!/bin/sh\n"
+                    'while [ "$1" != "-solution" ]; do shift; done\n'
+                    f'printf "{sol}\\n" > "$2"\n'
+                    'echo "Result - User ctrl-c"\n'
+                    'echo "Objective value:                0.00000000"\n')
+    fake.chmod(0o755)
+    monkeypatch.setattr(cbc, "cbc_path", lambda: str(fake))
+    raw = cbc.solve_cbc(model, SolverOptions(name="cbc"), time_limit_s=5.0, relax=not mip)
+    assert raw.status is Status.TIME_LIMIT_NO_SOLUTION and raw.x is None
+    assert math.isnan(raw.bound)
+    # with a point that meets the rows (taking nothing), a stopped MIP keeps it
+    sol = "\\n".join(["Stopped on iterations - objective value 0.0"] +
+                      [f"      {j} C{j}  0  0" for j in range(3)])
+    fake.write_text("#!/bin/sh\n"
+                    'while [ "$1" != "-solution" ]; do shift; done\n'
+                    f'printf "{sol}\\n" > "$2"\n'
+                    'echo "Result - User ctrl-c"\n'
+                    'echo "Objective value:                0.00000000"\n')
+    raw = cbc.solve_cbc(model, SolverOptions(name="cbc"), time_limit_s=5.0, relax=not mip)
+    if mip:
+        assert raw.status is Status.TIME_LIMIT_FEASIBLE and raw.objective == 0.0
+    else:
+        assert raw.status is Status.TIME_LIMIT_NO_SOLUTION
