@@ -8,11 +8,13 @@ calling process can stop them. So every time-limited MIP runs in a child process
 
 - the child solves with :func:`~siting.models.highs.solve_highs`, its own watchdog
   interrupting at the limit plus :func:`~siting.models.highs.guard_slack_s`, and sends
-  each improving solution to the parent as it is found;
+  the dual bound to the parent as it moves;
 - the parent waits until the limit plus twice that slack, then kills the child and
-  keeps the best solution it was sent (checked against the model's rows and bounds),
-  with the dual bound of that moment. That is the stated slack of every time-limited
-  MIP: ``time limit + 2 x max(1 s, 5% of it)``.
+  returns ``TIME_LIMIT_NO_SOLUTION`` with the last bound it was sent. That is the
+  stated slack of every time-limited MIP: ``time limit + 2 x max(1 s, 5% of it)``.
+  The solutions found are lost with the child (HiGHS hands them out only through a
+  callback that changes its search; see ``solve_highs``): callers that start a MIP
+  from an incumbent keep their own.
 
 The limit is an absolute point on the machine's monotonic clock, so the time the
 child takes to start (about half a second, once per process) counts against it.
@@ -52,7 +54,7 @@ from siting.errors import SolverError
 from siting.models.base import SolverOptions, Status
 from siting.models.builder import LinearModel
 from siting.models.highs import guard_slack_s, highs_version, running_threads, solve_highs
-from siting.models.raw import RawSolution, finish, is_feasible
+from siting.models.raw import RawSolution, finish
 
 logger = logging.getLogger(__name__)
 
@@ -257,7 +259,7 @@ def solve_isolated(model: LinearModel, options: SolverOptions, *, time_limit_s: 
         return solve_highs(model, options, time_limit_s=max(1e-3, deadline - time.monotonic()),
                            **kwargs)
     hard = deadline - time_limit_s + hard_limit_s(time_limit_s)
-    best: tuple[np.ndarray, float] | None = None
+    bound = math.nan
     done = False
     try:
         while True:
@@ -268,8 +270,8 @@ def solve_isolated(model: LinearModel, options: SolverOptions, *, time_limit_s: 
             except queue.Empty:
                 break
             kind = message[0]
-            if kind == "improved":
-                best = (message[1], message[2])
+            if kind == "bound":
+                bound = message[1]
             elif kind == "done":
                 done = True
                 _release(worker)
@@ -298,23 +300,17 @@ def solve_isolated(model: LinearModel, options: SolverOptions, *, time_limit_s: 
             worker.kill()
     seconds = time.perf_counter() - t_call
     logger.warning("HiGHS ran past %.1f s on a %.1f s time limit on model %r in a step it "
-                   "does not interrupt; its process was killed, keeping the best solution it "
-                   "had sent", seconds, time_limit_s, model.name)
-    return _salvage(model, best, seconds, "killed at the time limit")
+                   "does not interrupt; its process was killed (its solutions with it, its "
+                   "last bound kept)", seconds, time_limit_s, model.name)
+    return _killed(model, bound, seconds)
 
 
-def _salvage(model: LinearModel, best: tuple[np.ndarray, float] | None, seconds: float,
-             why: str) -> RawSolution:
-    x, bound = best if best is not None else (None, math.nan)
-    if x is not None and not is_feasible(model, x):
-        logger.warning("the last solution HiGHS sent for %r is not feasible; dropped",
-                       model.name)
-        x = None
-    status = Status.TIME_LIMIT_FEASIBLE if x is not None else Status.TIME_LIMIT_NO_SOLUTION
-    if not math.isfinite(bound):
-        bound = math.nan
-    return finish(model, status, x, bound, seconds, "highs", highs_version(),
-                  info={"model_status": why, "nodes": 0, "simplex_iterations": 0})
+def _killed(model: LinearModel, bound: float, seconds: float) -> RawSolution:
+    """What a child killed at the time limit leaves: no solution, its last bound."""
+    return finish(model, Status.TIME_LIMIT_NO_SOLUTION, None,
+                  bound if math.isfinite(bound) else math.nan, seconds, "highs",
+                  highs_version(), info={"model_status": "killed at the time limit",
+                                         "nodes": 0, "simplex_iterations": 0})
 
 
 def _watch_parent(parent: int) -> None:
@@ -353,11 +349,8 @@ def _serve(out_fd: int) -> None:
         if request is None:
             return
         _, model, options, deadline, kwargs, stall_s = request
-        sent = [False]
-
-        def improved(x: np.ndarray, bound: float) -> None:
-            sent[0] = True
-            _send(out, ("improved", x, bound))
+        def report(bound: float) -> None:
+            _send(out, ("bound", bound))
 
         limit = max(1e-3, deadline - time.monotonic())
         # the parent kills at hard_limit_s; if it has not, it is gone or stuck
@@ -366,16 +359,14 @@ def _serve(out_fd: int) -> None:
         guard.start()
         try:
             _match_threads(options.threads)
-            raw = solve_highs(model, options, time_limit_s=limit, on_improve=improved,
-                              **kwargs)
+            raw = solve_highs(model, options, time_limit_s=limit, on_bound=report, **kwargs)
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the parent
             _send(out, ("error", type(exc).__name__, str(exc), traceback.format_exc()))
             continue
         finally:
             guard.cancel()
         if stall_s > 0:
-            if raw.x is not None and not sent[0]:
-                _send(out, ("improved", raw.x, raw.bound))
+            _send(out, ("bound", raw.bound))
             time.sleep(stall_s)
         _send(out, ("done", raw))
         del request, model, raw, kwargs  # an idle child holds no model
