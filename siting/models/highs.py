@@ -157,8 +157,9 @@ def solve_highs(model: LinearModel, options: SolverOptions, *, time_limit_s: flo
     ``on_bound(bound)`` is called with the MIP's dual bound (in the model's sense) when
     it has moved, at most every :data:`BOUND_REPORT_S` seconds, from HiGHS's interrupt
     polls; the child process of :mod:`siting.models.highs_process` sends it to its
-    parent. (Not HiGHS's improving-solution callback: registering one changed HiGHS's
-    search, and a 500-point charger neighbourhood MIP found a 0.24% worse plan.)"""
+    parent. (Not solutions from HiGHS's improving-solution callback: with one
+    registered, a 500-point charger neighbourhood MIP missed the plan it otherwise
+    finds in the last half second of its time, 0.24% better.)"""
     import highspy
 
     is_mip = model.is_mip and not relax

@@ -77,7 +77,7 @@ def tighten_bound(model: LinearModel, bound: float) -> float:
 def is_feasible(model: LinearModel, x: np.ndarray, tol: float = 1e-6) -> bool:
     """Whether ``x`` meets ``model``'s column bounds, rows and integrality, each to
     ``tol`` relative to its scale: the check on a solution a solver handed back without
-    finishing (a stopped CBC, a killed HiGHS child)."""
+    finishing (CBC stopped by SIGINT)."""
     if x.shape != (model.n_cols,) or not np.isfinite(x).all():
         return False
     slack = tol * np.maximum(1.0, np.abs(x))
