@@ -335,7 +335,10 @@ def _match_threads(threads: int | None) -> None:
 def _serve(out_fd: int) -> None:
     """The child: answer ``("solve", ...)`` requests on stdin until ``None`` or EOF,
     writing messages to ``out_fd`` (see ``_BOOT``)."""
-    logging.disable(logging.CRITICAL)  # the parent reports what goes wrong
+    import warnings
+
+    logging.disable(logging.CRITICAL)  # the parent reports what goes wrong (and
+    warnings.simplefilter("ignore")    # prints nothing under --quiet)
     out = os.fdopen(out_fd, "wb")
     inp = sys.stdin.buffer
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
