@@ -268,3 +268,53 @@ def test_a_stopped_cbc_lp_gives_no_point_and_a_stopped_mip_a_checked_one(
         assert raw.status is Status.TIME_LIMIT_FEASIBLE and raw.objective == 0.0
     else:
         assert raw.status is Status.TIME_LIMIT_NO_SOLUTION
+
+
+def _gone(pid: int) -> bool:
+    """Whether process ``pid`` has exited (a zombie nobody reaped counts as exited)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return any(line.split()[1:2] == ["Z"] for line in f if line.startswith("State:"))
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_a_child_whose_parent_dies_mid_solve_exits_by_itself(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # the parent is killed (out of memory, a Dask nanny restart) while its child is in a
+    # step that reads no request: the child must not go on using the cores
+    import subprocess
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import os, sys, threading, time\n"
+        "sys.path[:0] = [p for p in sys.argv[1:]]\n"
+        "from siting.models import SolverOptions, highs_process as hp\n"
+        "from siting.models.solvers import run_solver\n"
+        "from tests.models.test_builder_solvers import knapsack\n"
+        "model = knapsack(30, 2)[0]\n"
+        "run_solver(model, SolverOptions(name='highs'), time_limit_s=30)\n"
+        "print(hp._IDLE[-1].proc.pid, flush=True)\n"
+        "threading.Thread(target=hp.solve_isolated, args=(model, SolverOptions()),\n"
+        "                 kwargs={'time_limit_s': 300.0, '_stall_s': 600.0}, daemon=True).start()\n"
+        "time.sleep(2)\n"
+        "os._exit(9)\n")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    # (not waiting for the pipes to close: the child holds them until it exits)
+    parent = subprocess.Popen([sys.executable, str(script), root, *sys.path],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                              cwd=root)
+    assert parent.stdout is not None
+    pid = int(parent.stdout.readline().split()[0])
+    assert parent.wait(timeout=120) == 9
+    for _ in range(300):  # it checks every second that its parent lives
+        if _gone(pid):
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        pytest.fail(f"the child {pid} outlived its parent by 30 s")
