@@ -293,6 +293,12 @@ def test_sweep_on_a_scheduler_survives_a_killed_worker(coarse_scenario, tmp_path
             assert sweep.poll() is None, sweep.communicate()
             assert time.monotonic() < deadline, "the doomed worker never got a run"
             time.sleep(0.05)
+        # ... once both hold the scattered region (the sweep replicates it before it
+        # submits; a worker lost before that would take data Dask cannot recompute)
+        while not all(len(holders) == 2 for key, holders in client.who_has().items()
+                      if str(key).startswith("RegionPayload")):
+            assert time.monotonic() < deadline, client.who_has()
+            time.sleep(0.05)
         procs[1].kill()
         procs[1].wait(timeout=30)
         stdout, stderr = sweep.communicate(timeout=300)

@@ -171,7 +171,15 @@ class Executor:
         return len(self.client.scheduler_info().get("workers", {}))
 
     def scatter(self, value: Any) -> Any:
-        return self.client.scatter(value, broadcast=True, hash=False)
+        future = self.client.scatter(value, broadcast=True, hash=False)
+        # every worker holds a copy before any run is submitted: scattered data lost with
+        # its only holder cannot be recomputed, and every run needing it would fail
+        # (seen once in CI: a worker killed as its first run started took the region)
+        try:
+            self.client.replicate([future])
+        except (OSError, TimeoutError, ValueError) as exc:  # best effort: runs still fetch it
+            logger.debug("replicating the scattered region: %s", exc)
+        return future
 
     def run(self, fn: Callable[..., dict[str, Any]], calls: Sequence[tuple[tuple, dict]], *,
             desc: str, on_result: Callable[[int, dict[str, Any]], None] | None = None,
