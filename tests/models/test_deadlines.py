@@ -232,6 +232,19 @@ def test_a_sweep_workers_pinned_thread_count_reaches_the_child(
     assert asked == [None, 1]
 
 
+def _fake_stopped_cbc(path, take: int, objective: float) -> None:  # type: ignore[no-untyped-def]
+    """A shell script standing in for CBC stopped by SIGINT: "Stopped on iterations" and
+    a point taking ``take`` of each of 3 columns."""
+    sol = "\\n".join([f"Stopped on iterations - objective value {objective}"] +
+                      [f"      {j} C{j}  {take}  0" for j in range(3)])
+    path.write_text("#!/bin/sh\n"
+                    'while [ "$1" != "-solution" ]; do shift; done\n'
+                    f'printf "{sol}\\n" > "$2"\n'
+                    'echo "Result - User ctrl-c"\n'
+                    'echo "Objective value:                0.00000000"\n')
+    path.chmod(0o755)
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="a shell script stands in for CBC")
 @pytest.mark.parametrize("mip", [True, False])
 def test_a_stopped_cbc_lp_gives_no_point_and_a_stopped_mip_a_checked_one(
@@ -243,26 +256,13 @@ def test_a_stopped_cbc_lp_gives_no_point_and_a_stopped_mip_a_checked_one(
     cbc.cbc_version()  # the real binary's, cached
     model, value, weight = knapsack(3, 1)
     fake = tmp_path / "cbc"
-    sol = "\\n".join(["Stopped on iterations - objective value -999.0"] +
-                      [f"      {j} C{j}  1  0" for j in range(3)])
-    fake.write_text("#!/bin/sh\n"
-                    'while [ "$1" != "-solution" ]; do shift; done\n'
-                    f'printf "{sol}\\n" > "$2"\n'
-                    'echo "Result - User ctrl-c"\n'
-                    'echo "Objective value:                0.00000000"\n')
-    fake.chmod(0o755)
+    _fake_stopped_cbc(fake, 1, -999.0)
     monkeypatch.setattr(cbc, "cbc_path", lambda: str(fake))
     raw = cbc.solve_cbc(model, SolverOptions(name="cbc"), time_limit_s=5.0, relax=not mip)
     assert raw.status is Status.TIME_LIMIT_NO_SOLUTION and raw.x is None
     assert math.isnan(raw.bound)
     # with a point that meets the rows (taking nothing), a stopped MIP keeps it
-    sol = "\\n".join(["Stopped on iterations - objective value 0.0"] +
-                      [f"      {j} C{j}  0  0" for j in range(3)])
-    fake.write_text("#!/bin/sh\n"
-                    'while [ "$1" != "-solution" ]; do shift; done\n'
-                    f'printf "{sol}\\n" > "$2"\n'
-                    'echo "Result - User ctrl-c"\n'
-                    'echo "Objective value:                0.00000000"\n')
+    _fake_stopped_cbc(fake, 0, 0.0)
     raw = cbc.solve_cbc(model, SolverOptions(name="cbc"), time_limit_s=5.0, relax=not mip)
     if mip:
         assert raw.status is Status.TIME_LIMIT_FEASIBLE and raw.objective == 0.0
