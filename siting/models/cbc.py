@@ -26,7 +26,7 @@ import numpy as np
 from siting.errors import SolverError
 from siting.models.base import SolverOptions, Status
 from siting.models.builder import LinearModel
-from siting.models.raw import RawSolution, effective_abs_gap, finish, is_feasible
+from siting.models.raw import RawSolution, effective_abs_gap, finish, guard_slack_s, is_feasible
 
 logger = logging.getLogger(__name__)
 
@@ -187,13 +187,11 @@ def _read_solution(path: Path, n: int, m: int
 def _run_guarded(args: list[str], time_limit_s: float | None, name: str
                  ) -> tuple[subprocess.CompletedProcess[str], bool]:
     """Run CBC, stopped at ``time_limit_s`` plus
-    :func:`~siting.models.highs.guard_slack_s` at the latest: CBC checks ``-sec``
+    :func:`~siting.models.raw.guard_slack_s` at the latest: CBC checks ``-sec``
     between steps only, so past that it gets SIGINT (it stops as on Ctrl-C and writes
     its best solution), and one slack later it is killed. Returns the finished process
     and whether it had to be killed (then its output is not used)."""
-    from siting.models.highs import guard_slack_s
-
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,  # noqa: S603
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     slack = None if time_limit_s is None else guard_slack_s(time_limit_s)
     stopped = killed = False

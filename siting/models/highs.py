@@ -23,7 +23,7 @@ import numpy as np
 from siting.errors import SolverError
 from siting.models.base import SolverOptions, Status
 from siting.models.builder import LinearModel
-from siting.models.raw import RawSolution, effective_abs_gap, finish
+from siting.models.raw import RawSolution, effective_abs_gap, finish, guard_slack_s
 
 logger = logging.getLogger(__name__)
 
@@ -33,12 +33,6 @@ __all__ = ["HighsLP", "guard_slack_s", "highs_version", "run_guarded", "safe_lp_
 
 #: seconds between two reports of a MIP's dual bound to ``solve_highs``'s ``on_bound``
 BOUND_REPORT_S = 0.5
-
-
-def guard_slack_s(time_limit_s: float) -> float:
-    """How far past its time limit a HiGHS run may go before it is cancelled: the
-    larger of 1 s and 5% of the limit (the stated slack of every time-limited solve)."""
-    return max(1.0, 0.05 * time_limit_s)
 
 
 def run_guarded(h: object, time_limit_s: float | None) -> float:

@@ -7,7 +7,7 @@ calling process can stop them. So every time-limited MIP runs in a child process
 (``python -m siting.models.highs_process``, reused from call to call):
 
 - the child solves with :func:`~siting.models.highs.solve_highs`, its own watchdog
-  interrupting at the limit plus :func:`~siting.models.highs.guard_slack_s`, and sends
+  interrupting at the limit plus :func:`~siting.models.raw.guard_slack_s`, and sends
   the dual bound to the parent as it moves;
 - the parent waits until the limit plus twice that slack, then kills the child and
   returns ``TIME_LIMIT_NO_SOLUTION`` with the last bound it was sent. That is the
@@ -33,6 +33,7 @@ Python that can import this package, as in some embedded applications).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import logging
 import math
@@ -53,8 +54,8 @@ import numpy as np
 from siting.errors import SolverError
 from siting.models.base import SolverOptions, Status
 from siting.models.builder import LinearModel
-from siting.models.highs import guard_slack_s, highs_version, running_threads, solve_highs
-from siting.models.raw import RawSolution, finish
+from siting.models.highs import highs_version, running_threads, solve_highs
+from siting.models.raw import RawSolution, finish, guard_slack_s
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ _BOOT = (
 
 def hard_limit_s(time_limit_s: float) -> float:
     """Seconds after which a child still solving is killed: the limit plus twice
-    :func:`~siting.models.highs.guard_slack_s` (the child's own watchdog interrupts
+    :func:`~siting.models.raw.guard_slack_s` (the child's own watchdog interrupts
     at one slack; the second is for it to hand its solution back)."""
     return time_limit_s + 2 * guard_slack_s(time_limit_s)
 
@@ -114,7 +115,7 @@ def _recv(stream: IO[bytes]) -> Any:
     data = stream.read(size)
     if len(data) < size:
         raise EOFError("the other end closed the pipe")
-    return pickle.loads(data)  # noqa: S301 - our own child, over its own pipe
+    return pickle.loads(data)
 
 
 class _Worker:
@@ -123,7 +124,7 @@ class _Worker:
     def __init__(self) -> None:
         env = dict(os.environ)
         env[_PATH_ENV] = json.dumps(sys.path)
-        self.proc = subprocess.Popen(  # noqa: S603 - this interpreter, our own bootstrap
+        self.proc = subprocess.Popen(
             [sys.executable, "-c", _BOOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             env=env)
         self.messages: queue.Queue[tuple[Any, ...]] = queue.Queue()
@@ -135,7 +136,7 @@ class _Worker:
         while True:
             try:
                 message = _recv(self.proc.stdout)
-            except Exception as exc:  # noqa: BLE001 - any failure ends the conversation
+            except Exception as exc:
                 self.messages.put(("exit", str(exc)))
                 return
             self.messages.put(message)
@@ -167,10 +168,8 @@ class _Worker:
         code = self.proc.wait()
         for stream in (self.proc.stdin, self.proc.stdout):
             if stream is not None:
-                try:
+                with contextlib.suppress(OSError):
                     stream.close()
-                except OSError:
-                    pass
         return code
 
     def close(self) -> None:
@@ -363,7 +362,7 @@ def _serve(out_fd: int) -> None:
         try:
             _match_threads(options.threads)
             raw = solve_highs(model, options, time_limit_s=limit, on_bound=report, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - every failure goes back to the parent
+        except Exception as exc:
             _send(out, ("error", type(exc).__name__, str(exc), traceback.format_exc()))
             continue
         finally:

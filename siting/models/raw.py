@@ -19,7 +19,7 @@ from siting.models.base import SolverOptions, Status, relative_gap
 from siting.models.builder import LinearModel
 
 __all__ = ["INTEGRAL_ABS_GAP", "Deadline", "RawSolution", "effective_abs_gap", "finish",
-           "is_feasible", "tighten_bound"]
+           "guard_slack_s", "is_feasible", "tighten_bound"]
 
 #: absolute gap used when every integer solution has an integral objective: any gap
 #: below 1 then proves optimality.
@@ -58,6 +58,12 @@ class Deadline:
     def expired(self) -> bool:
         rem = self.remaining()
         return rem is not None and rem <= 0.0
+
+
+def guard_slack_s(time_limit_s: float) -> float:
+    """How far past its time limit a solver run (HiGHS, CBC) may go before it is stopped: the
+    larger of 1 s and 5% of the limit (the stated slack of every time-limited solve)."""
+    return max(1.0, 0.05 * time_limit_s)
 
 
 def effective_abs_gap(model: LinearModel, options: SolverOptions) -> float:

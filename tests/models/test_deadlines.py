@@ -90,7 +90,7 @@ def test_the_kill_comes_at_the_limit_plus_twice_the_stated_slack() -> None:
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
 def test_a_child_that_dies_raises_a_clear_error() -> None:
-    model, value, weight = knapsack(40, 3)
+    model = knapsack(40, 3)[0]
     opts = SolverOptions(name="highs")
     run_solver(model, opts, time_limit_s=30)
     worker = hp._IDLE[-1]
@@ -139,7 +139,7 @@ def test_with_no_usable_child_mips_are_solved_here_with_one_warning(
 
 
 def test_a_stopped_solvers_solution_must_meet_the_models_rows_bounds_and_integrality() -> None:
-    model, value, weight = knapsack(10, 1)
+    model = knapsack(10, 1)[0]
     assert is_feasible(model, np.zeros(10))
     assert not is_feasible(model, np.ones(10))  # over the weight row
     x = np.zeros(10)
@@ -217,7 +217,7 @@ def test_a_sweep_workers_pinned_thread_count_reaches_the_child(
     seen: list[object] = []
 
     def worker() -> None:
-        model, value, weight = knapsack(30, 2)
+        model = knapsack(30, 2)[0]
         opts = SolverOptions(name="highs", threads=None)
         seen.append(run_solver(model, opts, time_limit_s=30).status)
         seen.append(running_threads())
@@ -254,7 +254,7 @@ def test_a_stopped_cbc_lp_gives_no_point_and_a_stopped_mip_a_checked_one(
     from siting.models import cbc
 
     cbc.cbc_version()  # the real binary's, cached
-    model, value, weight = knapsack(3, 1)
+    model = knapsack(3, 1)[0]
     fake = tmp_path / "cbc"
     _fake_stopped_cbc(fake, 1, -999.0)
     monkeypatch.setattr(cbc, "cbc_path", lambda: str(fake))
