@@ -122,7 +122,8 @@ class Scope:
     ``headroom_margin_kw``: keep this much of every substation's headroom free (so that
     continuous piles can be rounded up within it). ``sites``: ``(sites,)`` bool, the
     only sites that may open (a neighbourhood of a plan; existing and locked stations
-    must be in it); ``None``: all.
+    must be in it); ``None``: all. ``link_sites``: pairs linked per client (``x_ij <=
+    d_j y_i`` for its nearest); ``None``: the problem's ``link_sites``.
     """
 
     pairs: tuple[np.ndarray, ...]
@@ -134,6 +135,7 @@ class Scope:
     cover: tuple[bool, ...] = (True, True)
     headroom_margin_kw: float = 0.0
     sites: np.ndarray | None = None
+    link_sites: int | None = None
 
 
 # ------------------------------------------------------------------ model parts
@@ -346,11 +348,12 @@ def _add_opening(b: ModelBuilder, pb: ChargerProblem, lay: Layout, v: Mapping[st
 
 def _add_linking(b: ModelBuilder, pb: ChargerProblem, lay: Layout, scope: Scope,
                  v: Mapping[str, VarBlock], s: int) -> None:
-    """Pair linking ``x_ij <= d_j y_i`` for each client's ``link_sites`` nearest new sites:
-    tightens the cover rows where most flow goes, at one row per linked pair."""
+    """Pair linking ``x_ij <= d_j y_i`` for each client's ``link_sites`` nearest new sites
+    (``scope.link_sites``, else the problem's): tightens the cover rows where most flow
+    goes, at one row per linked pair."""
     pairs = scope.pairs[s]
-    keep = np.flatnonzero(lay.new_site[pb.costs.site[pairs]]
-                          & (lay.rank[pairs] < pb.link_sites))
+    link = pb.link_sites if scope.link_sites is None else scope.link_sites
+    keep = np.flatnonzero(lay.new_site[pb.costs.site[pairs]] & (lay.rank[pairs] < link))
     d = pb.demand[s][pb.costs.client[pairs[keep]]]
     k = np.arange(keep.size)
     b.add_rows(f"link{s + 1}", rows=np.r_[k, k],
@@ -450,7 +453,8 @@ def build_model(pb: ChargerProblem, lay: Layout, scope: Scope,
             _add_cover(b, pb, lay, v, s)
         if s == 0 and pb.reach_all and scope.fixed_open is None:
             _add_reach(b, pb, v)
-        if pb.link_sites > 0 and scope.fixed_open is None:
+        if (pb.link_sites if scope.link_sites is None else scope.link_sites) > 0 and \
+                scope.fixed_open is None:
             _add_linking(b, pb, lay, scope, v, s)
         if pb.ratio_cost > 0:
             _add_ratio(b, pb, lay, v, s)

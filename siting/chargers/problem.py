@@ -159,8 +159,9 @@ class ChargerProblem:
     - ``solve_chargers(problem, method="relax")`` (the default at city scale): a
       *relaxation* bounds the optimum from below (continuous piles, each station's upper
       concave hull of ``T``, which for a convex table is the chord from 0 to ``M``;
-      pairs beyond each client's ``near_sites`` nearest merged into a far flow; pair
-      linking for the ``link_sites`` nearest), and *exact plans* at fixed stations bound
+      every pair linked to its site, or on large instances pairs beyond each client's
+      ``near_sites`` nearest merged into a far flow and pair linking for the
+      ``link_sites`` nearest), and *exact plans* at fixed stations bound
       it from above: whole piles are chosen, then every queue's load is bounded by
       ``T_t(e + n)`` at its whole pile count, which is linear once ``n`` is fixed. The
       reported gap is between the two; see :func:`siting.chargers.solve.solve_problem`.
@@ -247,7 +248,9 @@ class ChargerProblem:
         evenly over the operating hours. ``locked``/``forbidden``: site indices (or masks)
         open in stage 1 / never open. ``near_sites`` and ``link_sites`` tune the
         relaxation of ``method="relax"`` (pairs kept per client; pairs with a linking
-        row): 30 and 3 were measured on the Zibo demo (bench/chargers_scaling.py).
+        row) past :data:`siting.chargers.solve.RELAX_ALL_PAIRS` flows (below it every
+        pair is kept and linked): 30 and 3 were measured on the Zibo demo
+        (bench/chargers_scaling.py).
         ``n_clients`` and ``n_sites`` size the problem when some clients or sites have
         no pair.
         """

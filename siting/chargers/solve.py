@@ -61,6 +61,22 @@ POLISH_MAX_COLUMNS = 250_000
 #: in process on a 23 s limit; killed at the limit in its child process, no bound and
 #: a 5.5% gap, against 5.0% without it), and the relaxation MIP runs instead
 POLISH_MAX_PAIRS = 10_000
+#: up to this many flows (stages x pairs) the relaxation keeps every pair, each linked
+#: to its site's open variable (``x_ij <= d_j y_i``), instead of each client's
+#: ``near_sites`` nearest pairs, a far flow that loads no station, and ``link_sites``
+#: links. On thin demand (many sites per client, few clients per station) the far
+#: flows and unlinked pairs let half-open stations serve far clients for free; the
+#: LP's rounded stations were then poor. Measured on thin samples of the demo (60 s):
+#: 1,000 points went from 4.96% to 0.43% in 6 s (LP bound 23.55 M to 24.06 M, plan
+#: 24.91 M to 24.16 M), 2,000 from 6.6% to 0.97%, 4,000 (70,000 flows) from 7.6% to
+#: 0.97% in 38 s, of which the LP took 34 s. The demo's LP with every pair (384,000
+#: flows) did not finish in 60 s.
+RELAX_ALL_PAIRS = 80_000
+#: past this many flows the LP with every pair may take most of the limit, so it gets
+#: this share of the time left; if it has not finished by then, the near pairs' LP
+#: (seconds at the same size) runs instead
+EVERY_PAIR_FULL_TIME = 30_000
+EVERY_PAIR_SHARE = 0.65
 #: the neighbourhood MIP (:meth:`_Run.neighbourhood`): each client's nearest sites it
 #: may open besides the relaxation's and the incumbent's, and its share of the time left
 NEIGHBOUR_SITES = 3
@@ -74,6 +90,15 @@ NEIGHBOUR_SHARE = 0.5
 MIP_EVAL_RESERVE = 2.5
 MIP_EVAL_MAX_SHARE = 0.4
 MIP_EVAL_SHARE = 0.45
+#: on instances the exact MIP follows, the relaxation MIP's share of the time left: on
+#: Helsinki (22 demand points, 100 sites, 2 stages) it proves 0.5% in 5 s, where the
+#: LP's rounded stations could not hold the piles and the neighbourhood and exact MIPs
+#: took 55 s to reach 1.0%
+RELAX_MIP_SHARE = 0.3
+#: the relaxation MIP's own gap: its optimum, as far as time allows. At half the plan's
+#: gap it stopped at once on the incumbent it was started from (the relaxation prices
+#: a plan below its exact cost), so it neither raised the bound nor found stations
+RELAX_MIP_GAP = 1e-4
 #: relative gap below which a plan counts as proven at ``mip_gap`` (objectives are
 #: recomputed from the plan, which moves them by solver tolerances)
 GAP_TOL = 1e-9
@@ -238,10 +263,17 @@ class _Run:
                                        self.upper - self.lower <= self.opts.mip_abs_gap)
 
     # ------------------------------------------------------------- relaxation
-    def relaxation_scope(self) -> Scope:
+    def relaxation_scope(self, *, every_pair: bool = True) -> Scope:
         """Each client's ``near_sites`` nearest pairs, the rest as one far flow; piles
-        continuous (a relaxation of the exact problem, see :func:`solve_problem`)."""
+        continuous (a relaxation of the exact problem, see :func:`solve_problem`). Up to
+        :data:`RELAX_ALL_PAIRS` flows, unless not ``every_pair``: every pair, each
+        linked to its site."""
         pb, lay = self.pb, self.lay
+        if every_pair and pb.n_stages * pb.costs.nnz <= RELAX_ALL_PAIRS:
+            every = np.arange(pb.costs.nnz)
+            most = int(pb.costs.degree().max(initial=0))
+            return Scope(pairs=(every,) * pb.n_stages, relax_piles=True,
+                         cover=(True, False), link_sites=most)
         k = pb.near_sites
         near = np.flatnonzero(lay.rank < k)
         far = np.full(lay.reach.size, np.nan)
@@ -449,6 +481,35 @@ class _Run:
                 offset += int(lay.slots[t, i])
         return x
 
+    def relaxation_mip(self, model: LinearModel, scope: Scope, exact: bool) -> np.ndarray:
+        """The relaxation as a MIP (whole stations, continuous piles), started from the
+        incumbent: its bound is a bound of the exact problem, and its stations get an
+        exact plan (:meth:`evaluate`). Returns the stations it opens in any stage
+        (``(sites,)`` bool, none if it found no solution).
+
+        Where the exact MIP follows (``exact``), it gets :data:`RELAX_MIP_SHARE` of the
+        time left; otherwise all of it but the time kept to evaluate its stations."""
+        pb = self.pb
+        assert self.best is not None
+        start = self.relaxation_start(model, scope, self.best)
+        left = self.deadline.remaining()
+        if left is None:
+            limit = None
+        elif exact:
+            limit = RELAX_MIP_SHARE * left
+        else:  # time kept to evaluate the stations it ends with
+            limit = left - min(MIP_EVAL_RESERVE * self.eval_s, MIP_EVAL_MAX_SHARE * left)
+        mip = self.solve(model, "relaxation (MIP)", mip_gap=RELAX_MIP_GAP,
+                         start=start, time_limit_s=limit)
+        if math.isfinite(mip.bound):
+            self.lower = max(self.lower, mip.bound)
+        if mip.x is None:
+            return np.zeros(pb.costs.n_sites, bool)
+        is_open = _extract(pb, self.lay, scope, model, mip.x).open
+        if mip.objective < self.upper and not self.done() and not self.deadline.expired():
+            self.evaluate(is_open, "MIP stations", share=MIP_EVAL_SHARE)
+        return is_open.any(axis=0)
+
     def neighbourhood(self, support: np.ndarray) -> None:
         """The exact MIP over a neighbourhood of the incumbent, started from it: only the
         sites in ``support`` (``(sites,)`` bool), the incumbent's stations and each
@@ -532,6 +593,11 @@ class _Run:
                 limit = min(SIZE_LIMIT_S, share * limit)
             raw = self.solve(model, f"{label}: stations fixed ({len(scope.flagged)} sized)",
                              relax=not scope.flagged, mip_gap=1e-4, time_limit_s=limit)
+            if every and scope.flagged == every and raw.x is not None and \
+                    not raw.gap <= self.opts.mip_gap:
+                # stopped far from its optimum (2,000 thin points: 735 queues, a plan
+                # 9x its bound after 5 s): no better than no plan
+                raw = replace(raw, x=None)
             if raw.x is None:
                 if every and scope.flagged == every:  # not sized: round by round, and
                     scope, every = replace(scope, flagged=frozenset()), frozenset()
@@ -679,9 +745,11 @@ def solve_problem(pb: ChargerProblem, opts: SolverOptions, extra: ExtraConstrain
 
     1. **Relaxation**: pile counts continuous, Erlang-C by its upper concave hull
        (capped at the demand each site can reach, in perspective with the open
-       variable; see :func:`siting.chargers.build._add_capacity_hull`), and each
-       client's pairs beyond its ``near_sites`` nearest replaced by one *far* flow
-       priced at the nearest left-out distance that loads no station. Every exact plan
+       variable; see :func:`siting.chargers.build._add_capacity_hull`), every pair
+       linked to its site's open variable; past :data:`RELAX_ALL_PAIRS` flows, each
+       client's pairs beyond its ``near_sites`` nearest are replaced by one *far* flow
+       priced at the nearest left-out distance that loads no station, and only its
+       ``link_sites`` nearest pairs are linked. Every exact plan
        maps to a feasible point of it at no higher cost, so its LP bound (and, in step
        3, its MIP bound) is a valid lower bound on the exact optimum. Only an LP solved
        to optimality gives that bound: one stopped at the time limit gives none, and
@@ -695,12 +763,13 @@ def solve_problem(pb: ChargerProblem, opts: SolverOptions, extra: ExtraConstrain
        demand). Feasible for the exact problem: the upper bound.
        Where that plan leaves reachable demand unserved, stations are added for it
        (:meth:`_Run.open_for_unmet`).
-    3. While the gap is above ``mip_gap`` and time is left, on instances small enough
-       for the exact MIP (at most :data:`POLISH_MAX_COLUMNS` pile and flow columns and
-       :data:`POLISH_MAX_PAIRS` flows): the exact MIP over a neighbourhood of the
-       incumbent (:meth:`_Run.neighbourhood`), for a better plan. On larger ones: the
-       relaxation as a MIP started from the incumbent; the stations it opens get step
-       2 again.
+    3. While the gap is above ``mip_gap`` and time is left: the relaxation as a MIP
+       started from the incumbent (:meth:`_Run.relaxation_mip`); its bound counts and
+       the stations it opens get step 2 again. Then, on instances small enough for the
+       exact MIP (at most :data:`POLISH_MAX_COLUMNS` pile and flow columns and
+       :data:`POLISH_MAX_PAIRS` flows), which leave the relaxation MIP only
+       :data:`RELAX_MIP_SHARE` of the time: the exact MIP over a neighbourhood of the
+       incumbent (:meth:`_Run.neighbourhood`), for a better plan.
     4. No plan yet and time left: whole piles that meet every pile-side constraint
        (:func:`siting.chargers.diagnose.whole_piles`, a MIP over pile counts only,
        which decides whether any plan exists) and the LP of step 2 at them; or
@@ -727,7 +796,17 @@ def solve_problem(pb: ChargerProblem, opts: SolverOptions, extra: ExtraConstrain
     bar = tqdm(total=3, desc=f"{pb.name}: solve", disable=not progress, leave=False)
     scope = run.relaxation_scope()
     model = run.build(scope)
-    raw = run.solve(model, "relaxation (LP)", relax=True)
+    left = run.deadline.remaining()
+    cap = None
+    if scope.far is None and pb.n_stages * pb.costs.nnz > EVERY_PAIR_FULL_TIME and \
+            left is not None:
+        cap = EVERY_PAIR_SHARE * left
+    raw = run.solve(model, "relaxation (LP)", relax=True, time_limit_s=cap)
+    if cap is not None and raw.status not in (Status.OPTIMAL, Status.INFEASIBLE) and \
+            not run.deadline.expired():  # every pair took too long: the nearest instead
+        scope = run.relaxation_scope(every_pair=False)
+        model = run.build(scope)
+        raw = run.solve(model, "relaxation (LP, nearest pairs)", relax=True)
     bar.update()
     if raw.status is Status.INFEASIBLE:
         bar.close()
@@ -742,24 +821,12 @@ def solve_problem(pb: ChargerProblem, opts: SolverOptions, extra: ExtraConstrain
         y = np.stack([raw.x[model.vars[f"open{s + 1}"].slice] for s in range(pb.n_stages)])
         run.evaluate_rounded(y, lp.piles.sum(axis=1), run.round_open(y, scope, lp.unmet))
         run.open_for_unmet(y)
-        if exact and run.best is not None and not run.done() and not run.deadline.expired():
-            run.neighbourhood(y.max(axis=0) > 1e-6)
+        support = y.max(axis=0) > 1e-6
+        if run.best is not None and not run.done() and not run.deadline.expired():
+            support |= run.relaxation_mip(model, scope, exact)
         bar.update()
-        if not exact and run.best is not None and not run.done() and \
-                not run.deadline.expired():
-            start = run.relaxation_start(model, scope, run.best)
-            left = run.deadline.remaining()
-            # time kept to evaluate the stations it ends with
-            keep = None if left is None else min(MIP_EVAL_RESERVE * run.eval_s,
-                                                 MIP_EVAL_MAX_SHARE * left)
-            mip = run.solve(model, "relaxation (MIP)", mip_gap=0.5 * opts.mip_gap,
-                            start=start, time_limit_s=None if left is None else left - keep)
-            if math.isfinite(mip.bound):
-                run.lower = max(run.lower, mip.bound)
-            if mip.x is not None and mip.objective < run.upper and not run.done() and \
-                    not run.deadline.expired():
-                run.evaluate(_extract(pb, run.lay, scope, model, mip.x).open, "MIP stations",
-                             share=MIP_EVAL_SHARE)
+        if exact and run.best is not None and not run.done() and not run.deadline.expired():
+            run.neighbourhood(support)
     if run.best is None and not run.deadline.expired():
         run.rescue()  # raises InfeasibleError when whole piles cannot meet the pile side
     if not run.done() and not run.deadline.expired() and exact:

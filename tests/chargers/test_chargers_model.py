@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 from dataclasses import replace
 
 import numpy as np
@@ -20,7 +21,7 @@ from siting.chargers.queueing import wait_exceed_probability
 from siting.chargers.solve import solve_chargers
 from siting.errors import InfeasibleError, InputError
 from siting.models.base import SolverOptions, Status
-from siting.models.solvers import run_solver
+from siting.models.solvers import RawSolution, run_solver
 
 
 def toy(**kw: object) -> ChargerProblem:
@@ -534,27 +535,35 @@ def test_small_fixed_station_plans_size_every_queue_exactly() -> None:
 
 
 def test_small_relax_plans_improve_in_the_incumbents_neighbourhood() -> None:
-    # on instances the exact MIP fits, the relax path searches the incumbent's
-    # neighbourhood exactly (a heuristic: its plan counts, its bound does not) before
-    # the exact MIP proves the gap
+    # on instances the exact MIP fits, the relax path solves the relaxation as a MIP
+    # (its bound counts), then searches the incumbent's neighbourhood exactly (a
+    # heuristic: its plan counts, its bound does not) before the exact MIP proves the gap
     pb = random_problem(11, 7, 5, 1, 9, ratio_cost=300.0)
     exact = solve_chargers(pb, PROOF, method="exact")
     sol = solve_chargers(pb, PROOF, method="relax")
     steps = [p["step"] for p in sol.result.model["phases"]]
-    assert any(s.startswith("neighbourhood of the incumbent") for s in steps), steps
-    assert "relaxation (MIP)" not in steps
+    hood = [k for k, s in enumerate(steps) if s.startswith("neighbourhood of the incumbent")]
+    assert hood, steps
+    assert steps.index("relaxation (MIP)") < hood[0], steps
     assert sol.result.status is Status.OPTIMAL
     assert sol.result.objective == pytest.approx(exact.result.objective, rel=1e-6)
     checked(pb, sol, radius_m=2500.0)
 
 
 @pytest.mark.parametrize("seed", [3, 11, 29])
-def test_large_instance_path_brackets_the_optimum(monkeypatch, seed: int) -> None:
+@pytest.mark.parametrize("every_pair", [True, False])
+def test_large_instance_path_brackets_the_optimum(monkeypatch, seed: int, every_pair: bool
+                                                  ) -> None:
     # past the exact MIP's size limits the relax path runs the relaxation MIP instead
     # of the neighbourhood and the exact MIP; its plan and bound must still bracket
-    # the exact optimum
+    # the exact optimum, with every pair in the relaxation or (past RELAX_ALL_PAIRS)
+    # each client's nearest two, a far flow, and one link per client
     monkeypatch.setattr(charger_solve, "POLISH_MAX_PAIRS", 0)
     pb = random_problem(seed, 7, 5, 2, 8, ratio_cost=300.0, peak=True)
+    if not every_pair:
+        monkeypatch.setattr(charger_solve, "RELAX_ALL_PAIRS", 0)
+        pb = replace(pb, near_sites=2, link_sites=1)
+        assert pb.costs.degree().max() > 2  # some pairs become far flows
     try:
         exact = solve_chargers(pb, PROOF, method="exact")
     except InfeasibleError:
@@ -586,3 +595,61 @@ def test_stations_are_added_where_the_rounded_plan_leaves_demand_unserved() -> N
     run.open_for_unmet(np.zeros((1, 3)))
     assert run.best.unmet.sum() == pytest.approx(0.0, abs=1e-6)
     assert run.best.open[0].sum() == 2
+
+
+def test_small_relaxations_keep_and_link_every_pair(monkeypatch) -> None:
+    # Up to RELAX_ALL_PAIRS flows the relaxation keeps every pair (no far flow, which
+    # loads no station) and links each to its site's open variable. On thin demand
+    # that is what prices far clients right: its LP bound is above the near-pairs
+    # relaxation's, and still below the exact optimum
+    pb = replace(random_problem(5, 7, 5, 1, 9, ratio_cost=300.0), near_sites=2,
+                 link_sites=1)
+    exact = solve_chargers(pb, PROOF, method="exact")
+
+    def lp_bound() -> tuple[float, Any]:
+        run = charger_solve._Run(pb, PROOF, None)
+        model = run.build(run.relaxation_scope())
+        raw = run.solve(model, "relaxation (LP)", relax=True)
+        assert raw.status is Status.OPTIMAL
+        return raw.objective, model
+
+    every, model = lp_bound()
+    assert "far1" not in model.vars
+    lay = charger_build.layout(pb)
+    assert model.rows["link1"].size == int(lay.new_site[pb.costs.site].sum())
+    monkeypatch.setattr(charger_solve, "RELAX_ALL_PAIRS", 0)
+    near, model = lp_bound()
+    assert "far1" in model.vars
+    assert near < every - 1.0
+    assert every <= exact.result.objective + 1e-6 * abs(exact.result.objective)
+
+
+def test_an_every_pair_lp_out_of_its_time_gives_way_to_the_nearest_pairs(monkeypatch
+                                                                          ) -> None:
+    # Past EVERY_PAIR_FULL_TIME flows the LP with every pair gets EVERY_PAIR_SHARE of
+    # the time; one that stops there is replaced by the nearest pairs' LP, whose plan
+    # and bound still bracket the optimum (here the every-pair LP is made to stop)
+    pb = replace(random_problem(5, 7, 5, 1, 9, ratio_cost=300.0), near_sites=2,
+                 link_sites=1)
+    exact = solve_chargers(pb, PROOF, method="exact")
+    monkeypatch.setattr(charger_solve, "EVERY_PAIR_FULL_TIME", 0)
+    limits = []
+    real = charger_solve.run_solver
+
+    def every_pair_stops(model, opts, *, time_limit_s=None, relax=False, **kw):
+        if relax and "cover1" in model.rows and "far1" not in model.vars:
+            limits.append(time_limit_s)
+            return RawSolution(Status.TIME_LIMIT_NO_SOLUTION, None, math.nan, math.nan,
+                               math.nan, 1.0, "highs", "")
+        return real(model, opts, time_limit_s=time_limit_s, relax=relax, **kw)
+
+    monkeypatch.setattr(charger_solve, "run_solver", every_pair_stops)
+    sol = solve_chargers(pb, replace(PROOF, time_limit_s=600.0), method="relax")
+    steps = [p["step"] for p in sol.result.model["phases"]]
+    assert steps[:2] == ["relaxation (LP)", "relaxation (LP, nearest pairs)"], steps
+    assert len(limits) == 1 and limits[0] <= charger_solve.EVERY_PAIR_SHARE * 600.0
+    assert sol.result.status.has_solution
+    tol = 1e-6 * max(1.0, abs(exact.result.objective))
+    assert sol.result.bound <= exact.result.objective + tol
+    assert sol.result.objective >= exact.result.objective - tol
+    checked(pb, sol, radius_m=2500.0)
