@@ -32,10 +32,10 @@ the parts of the run it comes from)::
     python bench/chargers_scaling.py --full --sizes 1000,2000,5000,10000,20000
     python bench/chargers_scaling.py --spopt 100,250,500,1000 --spopt-limit-s 600
     python bench/chargers_scaling.py --spopt 250 --spopt-limit-s 600 --ours-time-limit 600
-    python bench/chargers_scaling.py --thin 100,250,500,1000
+    python bench/chargers_scaling.py --thin 100,250,500,1000,2000,4000
 
-``--thin 100,250,500,1000``: our planner alone on the samples of ``--spopt`` (same
-seed), past the sizes spopt finishes.
+``--thin 100,250,500,1000,2000,4000``: our planner alone on the samples of ``--spopt``
+(same seed), past the sizes spopt finishes.
 """
 
 from __future__ import annotations
