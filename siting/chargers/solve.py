@@ -594,7 +594,7 @@ class _Run:
             raw = self.solve(model, f"{label}: stations fixed ({len(scope.flagged)} sized)",
                              relax=not scope.flagged, mip_gap=1e-4, time_limit_s=limit)
             if every and scope.flagged == every and raw.x is not None and \
-                    not raw.gap <= self.opts.mip_gap:
+                    raw.status is not Status.OPTIMAL and not raw.gap <= self.opts.mip_gap:
                 # stopped far from its optimum (2,000 thin points: 735 queues, a plan
                 # 9x its bound after 5 s): no better than no plan
                 raw = replace(raw, x=None)

@@ -653,3 +653,28 @@ def test_an_every_pair_lp_out_of_its_time_gives_way_to_the_nearest_pairs(monkeyp
     assert sol.result.bound <= exact.result.objective + tol
     assert sol.result.objective >= exact.result.objective - tol
     checked(pb, sol, radius_m=2500.0)
+
+
+def test_a_sizing_mip_stopped_far_from_its_optimum_gives_way_to_rounds(monkeypatch) -> None:
+    # Sizing every queue at fixed stations at once is one MIP; one stopped at its time
+    # limit above the plan's gap (2,000 thin points: a plan 9x its bound) is dropped,
+    # and the queues are sized round by round, for this and every later station set
+    pb = random_problem(11, 7, 5, 1, 9, ratio_cost=300.0)
+    real = charger_solve.run_solver
+    stopped = []
+
+    def stops_far(model, opts, **kw):
+        raw = real(model, opts, **kw)
+        if "size1" in model.vars and "cover1" not in model.rows and not stopped:
+            stopped.append(model.stats())
+            return replace(raw, status=Status.TIME_LIMIT_FEASIBLE, gap=0.5)
+        return raw
+
+    monkeypatch.setattr(charger_solve, "run_solver", stops_far)
+    sol = solve_chargers(pb, replace(PROOF, mip_gap=0.01), method="relax")
+    steps = [p["step"] for p in sol.result.model["phases"]]
+    assert stopped
+    first = next(k for k, s in enumerate(steps) if "stations fixed" in s)
+    assert "(0 sized)" not in steps[first] and steps[first + 1].endswith("(0 sized)"), steps
+    assert sol.result.status.has_solution
+    checked(pb, sol, radius_m=2500.0)
