@@ -34,9 +34,10 @@ __all__ = ["objective_terms", "solve_chargers", "solve_exact", "solve_problem"]
 #: load (sessions/day) a station may carry above the model's table before its queue
 #: gets the exact rows (the model's table is ``CAP_MARGIN`` below the Erlang-C one)
 CAP_TOL = 1e-6
-#: rounds of sizing queues exactly at fixed stations (see :meth:`_Run.evaluate`), and
-#: the most time (seconds, share of what is left) one such round may take
+#: rounds of sizing queues exactly at fixed stations (see :meth:`_Run.evaluate`), the
+#: most time (seconds, share of what is left) one such round may take, and its gap
 SIZE_ROUNDS = 3
+SIZE_GAP = 1e-4
 SIZE_LIMIT_S = 5.0
 SIZE_SHARE = 0.1
 #: above this many flows at the fixed stations the sizing MIP is skipped (at city scale
@@ -59,7 +60,8 @@ POLISH_MAX_COLUMNS = 250_000
 #: ... and up to this many flows (stages x pairs): past it the exact MIP's root cut
 #: rounds outlast the time left and give no bound (1,000 thin points, 17,518 pairs: 40 s
 #: in process on a 23 s limit; killed at the limit in its child process, no bound and
-#: a 5.5% gap, against 5.0% without it), and the relaxation MIP runs instead
+#: a 5.5% gap, against 5.0% without it), and neither the neighbourhood MIP nor the
+#: exact MIP runs (the relaxation MIP gets the time instead)
 POLISH_MAX_PAIRS = 10_000
 #: up to this many flows (stages x pairs) the relaxation keeps every pair, each linked
 #: to its site's open variable (``x_ij <= d_j y_i``), instead of each client's
@@ -68,9 +70,9 @@ POLISH_MAX_PAIRS = 10_000
 #: flows and unlinked pairs let half-open stations serve far clients for free; the
 #: LP's rounded stations were then poor. Measured on thin samples of the demo (60 s):
 #: 1,000 points went from 4.96% to 0.43% in 6 s (LP bound 23.55 M to 24.06 M, plan
-#: 24.91 M to 24.16 M), 2,000 from 6.6% to 0.97%, 4,000 (70,000 flows) from 7.6% to
-#: 0.97% in 38 s, of which the LP took 34 s. The demo's LP with every pair (384,000
-#: flows) did not finish in 60 s.
+#: 24.91 M to 24.16 M), 2,000 from 6.6% to 0.95% in 14 s, 4,000 (74,000 flows) from
+#: 7.6% to 0.96% in 28 s, most of it the LP (bench/RESULTS.md). The demo's LP with every
+#: pair (384,000 flows) did not finish in 60 s, nor did 8,000 thin points' (140,000).
 RELAX_ALL_PAIRS = 80_000
 #: past this many flows the LP with every pair may take most of the limit, so it gets
 #: this share of the time left; if it has not finished by then, the near pairs' LP
@@ -592,9 +594,10 @@ class _Run:
             if scope.flagged and limit is not None:  # keep time for the steps after it
                 limit = min(SIZE_LIMIT_S, share * limit)
             raw = self.solve(model, f"{label}: stations fixed ({len(scope.flagged)} sized)",
-                             relax=not scope.flagged, mip_gap=1e-4, time_limit_s=limit)
+                             relax=not scope.flagged, mip_gap=SIZE_GAP, time_limit_s=limit)
             if every and scope.flagged == every and raw.x is not None and \
-                    raw.status is not Status.OPTIMAL and not raw.gap <= self.opts.mip_gap:
+                    raw.status is not Status.OPTIMAL and \
+                    not raw.gap <= max(self.opts.mip_gap, SIZE_GAP) + GAP_TOL:
                 # stopped far from its optimum (2,000 thin points: 735 queues, a plan
                 # 9x its bound after 5 s): no better than no plan
                 raw = replace(raw, x=None)
@@ -749,7 +752,9 @@ def solve_problem(pb: ChargerProblem, opts: SolverOptions, extra: ExtraConstrain
        linked to its site's open variable; past :data:`RELAX_ALL_PAIRS` flows, each
        client's pairs beyond its ``near_sites`` nearest are replaced by one *far* flow
        priced at the nearest left-out distance that loads no station, and only its
-       ``link_sites`` nearest pairs are linked. Every exact plan
+       ``link_sites`` nearest pairs are linked; so too past
+       :data:`EVERY_PAIR_FULL_TIME` flows when the LP with every pair does not finish
+       in :data:`EVERY_PAIR_SHARE` of the time left. Every exact plan
        maps to a feasible point of it at no higher cost, so its LP bound (and, in step
        3, its MIP bound) is a valid lower bound on the exact optimum. Only an LP solved
        to optimality gives that bound: one stopped at the time limit gives none, and
