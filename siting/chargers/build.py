@@ -353,6 +353,8 @@ def _add_linking(b: ModelBuilder, pb: ChargerProblem, lay: Layout, scope: Scope,
     goes, at one row per linked pair."""
     pairs = scope.pairs[s]
     link = pb.link_sites if scope.link_sites is None else scope.link_sites
+    if link <= 0:
+        return
     keep = np.flatnonzero(lay.new_site[pb.costs.site[pairs]] & (lay.rank[pairs] < link))
     d = pb.demand[s][pb.costs.client[pairs[keep]]]
     k = np.arange(keep.size)
@@ -453,8 +455,7 @@ def build_model(pb: ChargerProblem, lay: Layout, scope: Scope,
             _add_cover(b, pb, lay, v, s)
         if s == 0 and pb.reach_all and scope.fixed_open is None:
             _add_reach(b, pb, v)
-        if (pb.link_sites if scope.link_sites is None else scope.link_sites) > 0 and \
-                scope.fixed_open is None:
+        if scope.fixed_open is None:
             _add_linking(b, pb, lay, scope, v, s)
         if pb.ratio_cost > 0:
             _add_ratio(b, pb, lay, v, s)

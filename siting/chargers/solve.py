@@ -217,6 +217,8 @@ class _Run:
                  ) -> None:
         self.pb, self.opts, self.extra = pb, opts, extra
         self.lay = layout(pb)
+        #: flow variables of a model with every pair (stages x pairs)
+        self.flows = pb.n_stages * pb.costs.nnz
         self.deadline = Deadline(opts.time_limit_s)
         #: size every open queue at once at fixed stations (until that fails in time once)
         self.size_all = True
@@ -271,7 +273,7 @@ class _Run:
         :data:`RELAX_ALL_PAIRS` flows, unless not ``every_pair``: every pair, each
         linked to its site."""
         pb, lay = self.pb, self.lay
-        if every_pair and pb.n_stages * pb.costs.nnz <= RELAX_ALL_PAIRS:
+        if every_pair and self.flows <= RELAX_ALL_PAIRS:
             every = np.arange(pb.costs.nnz)
             most = int(pb.costs.degree().max(initial=0))
             return Scope(pairs=(every,) * pb.n_stages, relax_piles=True,
@@ -796,15 +798,13 @@ def solve_problem(pb: ChargerProblem, opts: SolverOptions, extra: ExtraConstrain
 
     t_start = time.perf_counter()
     run = _Run(pb, opts, extra)
-    exact = pb.exact_size() <= POLISH_MAX_COLUMNS and \
-        pb.n_stages * pb.costs.nnz <= POLISH_MAX_PAIRS
+    exact = pb.exact_size() <= POLISH_MAX_COLUMNS and run.flows <= POLISH_MAX_PAIRS
     bar = tqdm(total=3, desc=f"{pb.name}: solve", disable=not progress, leave=False)
     scope = run.relaxation_scope()
     model = run.build(scope)
     left = run.deadline.remaining()
     cap = None
-    if scope.far is None and pb.n_stages * pb.costs.nnz > EVERY_PAIR_FULL_TIME and \
-            left is not None:
+    if scope.far is None and run.flows > EVERY_PAIR_FULL_TIME and left is not None:
         cap = EVERY_PAIR_SHARE * left
     raw = run.solve(model, "relaxation (LP)", relax=True, time_limit_s=cap)
     if cap is not None and raw.status not in (Status.OPTIMAL, Status.INFEASIBLE) and \
